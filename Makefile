@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Top-level build: kernel modules (out of tree, against Debian's packaged
+# headers), userspace tools, the test VM and the selftests.
+#
+#   make [KVER=6.1|6.12] [KDIR=...]   modules and tools
+#   make deps                        install every needed Debian package
+#   make check [KVER=..] [SUITES=..] [TESTS=..]   selftests, one VM a suite
+#   make demo                        the whole stack, step by step
+#   make install [DESTDIR=..]        modules, tools and dkms source
+#   make checkpatch                  kernel style check of module sources
+#
+# See README.md.
+
+KVER ?= 6.1
+KDIR ?=
+SUITES ?=
+TESTS ?=
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+TOP := $(CURDIR)
+export KVER
+
+.PHONY: all deps deps-quiet modules tools check demo install clean \
+	checkpatch dkms-check help
+
+all: modules tools
+
+help:
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+
+# Explicit `make deps` installs both kernel lines; the other targets only
+# make sure the line they need is there, silently when it is.
+deps:
+	@scripts/deps
+
+deps-quiet:
+	@scripts/deps $(KVER)
+
+modules: deps-quiet
+	@scripts/build-modules $(KVER) $(KDIR)
+
+tools: deps-quiet
+	@$(MAKE) -s -C tools
+
+check: modules tools
+	@tools/vm/check --kver $(KVER) $(if $(SUITES),--suites "$(SUITES)") \
+		$(if $(TESTS),--tests "$(TESTS)")
+
+demo: modules tools
+	@tools/demo --kver $(KVER)
+
+checkpatch: modules
+	@scripts/checkpatch-all $(KVER)
+
+dkms-check: deps-quiet
+	@scripts/dkms-check $(KVER)
+
+install: modules tools
+	@scripts/install "$(DESTDIR)" "$(PREFIX)" $(KVER)
+
+clean:
+	@for m in dm_qcow2 vhost_blk; do \
+		rm -f $$m/*.o $$m/*.ko $$m/*.mod $$m/*.mod.c $$m/.*.cmd \
+		      $$m/modules.order $$m/Module.symvers; \
+	done
+	@$(MAKE) -s -C tools clean
+	@rm -rf build
