@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+/* qcow2-dm attach IMAGE [NAME] [--ro] [--cache-mb N] */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "commands.h"
+#include "dm.h"
+#include "holder.h"
+#include "kmsg.h"
+#include "table.h"
+#include "util.h"
+
+#define TABLE_MAX	(CHAIN_MAX * (PATH_MAX + 16) + 256)
+
+struct attach_opts {
+	const char *image;
+	char name[128];
+	bool ro;
+	uint64_t cache_mb;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " attach IMAGE [NAME] [--ro] [--cache-mb N]\n"
+		"\n"
+		"Lock the qcow2 IMAGE and its backing chain the way QEMU does, create\n"
+		"the device-mapper device NAME with the qcow2 target and print\n"
+		"/dev/mapper/NAME. NAME defaults to the image file name without its\n"
+		"extension.\n"
+		"\n"
+		"  --ro           read-only device; the image is opened read-only\n"
+		"  --cache-mb N   metadata cache size in MiB (default: the target's)\n"
+		"  -h, --help     this text\n"
+		"\n"
+		"Backing files named in an image are resolved relative to that\n"
+		"image's folder; their format comes from the backing format header\n"
+		"extension, else from probing for the qcow2 magic (qcow2 or raw).\n");
+}
+
+/* Default name: file name, extension dropped, odd characters replaced. */
+static void default_name(const char *image, char *name, size_t len)
+{
+	const char *base = strrchr(image, '/');
+	char *dot;
+	size_t i;
+
+	snprintf(name, len, "%s", base ? base + 1 : image);
+	dot = strrchr(name, '.');
+	if (dot && dot != name)
+		*dot = '\0';
+	for (i = 0; name[i]; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789._+-", name[i]))
+			name[i] = '_';
+}
+
+static int parse_args(int argc, char **argv, struct attach_opts *o)
+{
+	const char *name = NULL;
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--ro")) {
+			o->ro = true;
+		} else if (!strcmp(argv[i], "--cache-mb")) {
+			if (++i >= argc ||
+			    parse_u64(argv[i], 1, 1 << 20, &o->cache_mb))
+				return err("attach: --cache-mb needs a number of MiB (1..1048576)");
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			return err("attach: unknown option '%s' (try --help)", argv[i]);
+		} else if (!o->image) {
+			o->image = argv[i];
+		} else if (!name) {
+			name = argv[i];
+		} else {
+			return err("attach: too many arguments (try --help)");
+		}
+	}
+	if (!o->image)
+		return err("attach: no IMAGE given (try --help)");
+	if (name)
+		snprintf(o->name, sizeof(o->name), "%s", name);
+	else
+		default_name(o->image, o->name, sizeof(o->name));
+	if (!valid_dm_name(name ? name : o->name) || (name && strlen(name) > 127))
+		return err("attach: invalid device name '%s' (1..127 of A-Z a-z 0-9 . _ + -)",
+			   name ? name : o->name);
+	return 0;
+}
+
+static void remove_device(const char *name)
+{
+	char *rm[] = { "dmsetup", "remove", (char *)name, NULL };
+
+	dm_run(rm, NULL, 0, 0);
+}
+
+static int create_device(const char *name, const char *table, bool ro)
+{
+	char *create[] = { "dmsetup", "create", (char *)name, "--table",
+			   (char *)table, ro ? "--readonly" : NULL, NULL };
+	char *mknodes[] = { "dmsetup", "mknodes", (char *)name, NULL };
+	char node[256];
+	struct stat st;
+	int kfd = kmsg_open();
+
+	if (dm_run(create, NULL, 0, 0) != 0) {
+		err("%s: the kernel refused the table (is dm-qcow2 loaded?)", name);
+		kmsg_report(kfd, name);
+		if (dm_exists(name) == 1)
+			remove_device(name);
+		return -1;
+	}
+	if (kfd >= 0)
+		close(kfd);
+	dm_run(mknodes, NULL, 0, 1);
+	snprintf(node, sizeof(node), "/dev/mapper/%s", name);
+	if (stat(node, &st) || !S_ISBLK(st.st_mode)) {
+		err("%s: device created but %s is missing", name, node);
+		remove_device(name);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	static char table[TABLE_MAX];
+	struct attach_opts o;
+	struct chain c;
+	int r;
+
+	if (wants_help(argc, argv)) {
+		usage(stdout);
+		return 0;
+	}
+	if (parse_args(argc, argv, &o))
+		return 2;
+	r = dm_exists(o.name);
+	if (r < 0)
+		return 1;
+	if (r)
+		return err("attach: device %s already exists", o.name), 1;
+	if (chain_open(&c, o.image, o.ro))
+		return 1;
+	if (table_build(&c, o.ro, o.cache_mb, table, sizeof(table)))
+		goto close_chain;
+	if (create_device(o.name, table, o.ro))
+		goto close_chain;
+	if (holder_start(o.name, &c))
+		goto remove_dev;
+	chain_close(&c);
+	printf("/dev/mapper/%s\n", o.name);
+	return 0;
+remove_dev:
+	remove_device(o.name);
+close_chain:
+	chain_close(&c);
+	return 1;
+}

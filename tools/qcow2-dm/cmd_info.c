@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0
+/* qcow2-dm info NAME */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "dm.h"
+#include "holder.h"
+#include "util.h"
+
+#define LINE_MAX_LEN	65536
+#define MAX_TOKENS	256
+
+static const char *const status_keys[] = {
+	"version", "cluster_size", "allocated", "free", "cache_hits",
+	"cache_misses", "errors",
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " info NAME\n"
+		"\n"
+		"Show the image of the qcow2 device NAME, its backing chain, options,\n"
+		"lock holder and the target status: qcow2 version, cluster size,\n"
+		"allocated and free clusters, cache hits and misses, errors seen,\n"
+		"ro or rw. One 'key: value' per line.\n"
+		"\n"
+		"  -h, --help   this text\n");
+}
+
+static int split(char *s, char **tok, int max)
+{
+	int n = 0;
+	char *save = NULL, *t;
+
+	for (t = strtok_r(s, " \t\n", &save); t && n < max;
+	     t = strtok_r(NULL, " \t\n", &save))
+		tok[n++] = t;
+	return n;
+}
+
+/* Table: 0 <len> qcow2 <image> [<n> opts...] */
+static int print_table(const char *name, char *table)
+{
+	char *tok[MAX_TOKENS];
+	int n, i, nopt = 0;
+
+	printf("name: %s\ndevice: /dev/mapper/%s\ntable: %s\n", name, name, table);
+	n = split(table, tok, MAX_TOKENS);
+	if (n < 4)
+		return err("info: %s: short table", name);
+	printf("sectors: %s\nimage: %s\n", tok[1], tok[3]);
+	if (n > 4)
+		nopt = atoi(tok[4]);
+	for (i = 5; i < n && i < 5 + nopt; i++) {
+		if (!strcmp(tok[i], "backing") && i + 2 < n) {
+			printf("backing: %s %s\n", tok[i + 1], tok[i + 2]);
+			i += 2;
+		} else if (!strcmp(tok[i], "cache_mb") && i + 1 < n) {
+			printf("cache_mb: %s\n", tok[++i]);
+		} else if (!strcmp(tok[i], "ro")) {
+			printf("option: ro\n");
+		} else {
+			printf("option: %s\n", tok[i]);
+		}
+	}
+	return 0;
+}
+
+/* Status: 0 <len> qcow2 version V cluster_size B ... errors N ro|rw */
+static int print_status(const char *name, char *status)
+{
+	char *tok[MAX_TOKENS];
+	size_t k;
+	int n, i, found = 0;
+
+	n = split(status, tok, MAX_TOKENS);
+	for (k = 0; k < sizeof(status_keys) / sizeof(status_keys[0]); k++) {
+		for (i = 3; i + 1 < n; i++) {
+			if (!strcmp(tok[i], status_keys[k])) {
+				printf("%s: %s\n", status_keys[k], tok[i + 1]);
+				found++;
+				break;
+			}
+		}
+	}
+	if (n > 3 && (!strcmp(tok[n - 1], "ro") || !strcmp(tok[n - 1], "rw"))) {
+		printf("mode: %s\n", tok[n - 1]);
+		found++;
+	}
+	if (found != (int)(sizeof(status_keys) / sizeof(status_keys[0])) + 1)
+		return err("info: %s: unexpected status line from the target", name);
+	return 0;
+}
+
+int cmd_info(int argc, char **argv)
+{
+	static char table[LINE_MAX_LEN], status[LINE_MAX_LEN];
+	char *st_argv[] = { "dmsetup", "status", NULL, NULL };
+	pid_t pid;
+
+	if (wants_help(argc, argv)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc != 2)
+		return err("info: expected exactly one NAME (try --help)"), 2;
+	if (!valid_dm_name(argv[1]))
+		return err("info: invalid device name '%s'", argv[1]), 2;
+	if (dm_qcow2_table(argv[1], table, sizeof(table)))
+		return 1;
+	st_argv[2] = argv[1];
+	if (dm_run(st_argv, status, sizeof(status), 0) != 0)
+		return err("info: %s: dmsetup status failed", argv[1]), 1;
+	if (print_table(argv[1], table))
+		return 1;
+	pid = holder_pid(argv[1]);
+	if (pid > 0)
+		printf("lock_holder: %d\n", (int)pid);
+	else
+		printf("lock_holder: none\n");
+	printf("status: %s", status);
+	if (status[0] && status[strlen(status) - 1] != '\n')
+		putchar('\n');
+	return print_status(argv[1], status) ? 1 : 0;
+}

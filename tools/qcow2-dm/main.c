@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qcow2-dm: attach QCOW2 images as device-mapper "qcow2" targets.
+ * This file only dispatches to the commands.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "holder.h"
+#include "util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " COMMAND [ARGS]\n"
+		"\n"
+		"Expose QCOW2 image files as block devices through the dm-qcow2\n"
+		"device-mapper target.\n"
+		"\n"
+		"commands:\n"
+		"  attach IMAGE [NAME] [--ro] [--cache-mb N]\n"
+		"                  lock IMAGE, create /dev/mapper/NAME, print its path\n"
+		"  detach NAME     remove the device, release the image lock\n"
+		"  list            attached qcow2 devices and their images\n"
+		"  info NAME       image, backing chain and status of a device\n"
+		"\n"
+		"'" PROG " COMMAND --help' describes each command.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") ||
+	    !strcmp(cmd, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "attach"))
+		return cmd_attach(argc - 1, argv + 1);
+	if (!strcmp(cmd, "detach"))
+		return cmd_detach(argc - 1, argv + 1);
+	if (!strcmp(cmd, "list"))
+		return cmd_list(argc - 1, argv + 1);
+	if (!strcmp(cmd, "info"))
+		return cmd_info(argc - 1, argv + 1);
+	if (!strcmp(cmd, "hold"))
+		return cmd_hold(argc - 1, argv + 1);
+	err("unknown command '%s' (try '" PROG " --help')", cmd);
+	return 2;
+}

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Error reporting and small helpers shared by the qcow2-dm commands. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static void vreport(const char *fmt, va_list ap, int errnum)
+{
+	fprintf(stderr, PROG ": ");
+	vfprintf(stderr, fmt, ap);
+	if (errnum)
+		fprintf(stderr, ": %s", strerror(errnum));
+	fputc('\n', stderr);
+}
+
+int err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(fmt, ap, 0);
+	va_end(ap);
+	return -1;
+}
+
+int err_errno(const char *fmt, ...)
+{
+	int errnum = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(fmt, ap, errnum);
+	va_end(ap);
+	return -1;
+}
+
+int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int valid_dm_name(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > 127 || !strcmp(name, ".") || !strcmp(name, ".."))
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-' || c == '+'))
+			return 0;
+	}
+	return 1;
+}
+
+const char *run_dir(void)
+{
+	const char *d = getenv("QCOW2_DM_RUNDIR");
+
+	return d && *d ? d : "/run/qcow2-dm";
+}
+
+int fmt_path(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len)
+		return err("path too long");
+	return 0;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Error reporting and small helpers shared by the qcow2-dm commands. */
+#ifndef QCOW2_DM_UTIL_H
+#define QCOW2_DM_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROG "qcow2-dm"
+
+/* Print "qcow2-dm: <msg>" on stderr; always returns -1 for `return err(...)`. */
+int err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Same, with ": strerror(errno)" appended. */
+int err_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parse a decimal unsigned number in [min, max]; -1 on junk or range. */
+int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* A device-mapper name we accept: 1..127 chars of [A-Za-z0-9._+-]. */
+int valid_dm_name(const char *name);
+
+/* Directory holding NAME.pid files ($QCOW2_DM_RUNDIR or /run/qcow2-dm). */
+const char *run_dir(void);
+
+/* snprintf into buf, -1 (with a message) when it does not fit. */
+int fmt_path(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif
