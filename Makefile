@@ -22,7 +22,7 @@ DESTDIR ?=
 TOP := $(CURDIR)
 export KVER
 
-.PHONY: all deps deps-quiet modules tools check demo install clean \
+.PHONY: all deps deps-quiet modules tools check demo install clean clean-modules \
 	checkpatch dkms-check help
 
 all: modules tools
@@ -60,10 +60,13 @@ dkms-check: deps-quiet
 install: modules tools
 	@scripts/install "$(DESTDIR)" "$(PREFIX)" $(KVER)
 
-clean:
+clean: clean-modules
+	@$(MAKE) -s -C tools clean
+	@$(MAKE) -s -C selftests clean
+	@rm -rf build
+
+clean-modules:
 	@for m in dm_qcow2 vhost_blk; do \
 		rm -f $$m/*.o $$m/*.ko $$m/*.mod $$m/*.mod.c $$m/.*.cmd \
 		      $$m/modules.order $$m/Module.symvers; \
 	done
-	@$(MAKE) -s -C tools clean
-	@rm -rf build
