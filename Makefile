@@ -9,6 +9,7 @@
 #   make demo                        the whole stack, step by step
 #   make install [DESTDIR=..]        modules, tools and dkms source
 #   make checkpatch                  kernel style check of module sources
+#   make bench                       benchmarks in the test VM (bench/)
 #
 # See README.md.
 
@@ -23,12 +24,12 @@ TOP := $(CURDIR)
 export KVER
 
 .PHONY: all deps deps-quiet modules tools check demo install clean clean-modules \
-	checkpatch dkms-check help
+	checkpatch dkms-check help bench
 
 all: modules tools
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
 
 # Explicit `make deps` installs both kernel lines; the other targets only
 # make sure the line they need is there, silently when it is.
@@ -50,6 +51,9 @@ check: modules tools
 
 demo: modules tools
 	@tools/demo --kver $(KVER)
+
+bench: modules tools
+	@bench/run --kver $(KVER) $(BENCH_ARGS)
 
 checkpatch: modules
 	@scripts/checkpatch-all $(KVER)
