@@ -6,6 +6,7 @@
 #   make [KVER=6.1|6.12] [KDIR=...]   modules and tools
 #   make deps                        install every needed Debian package
 #   make check [KVER=..] [SUITES=..] [TESTS=..]   selftests, one VM a suite
+#   make check KERNEL=debug          the same on a KASAN/lockdep/kmemleak kernel
 #   make demo                        the whole stack, step by step
 #   make install [DESTDIR=..]        modules, tools and dkms source
 #   make checkpatch                  kernel style check of module sources
@@ -16,6 +17,7 @@
 KVER ?= 6.1
 KDIR ?=
 SUITES ?=
+KERNEL ?=
 TESTS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -29,7 +31,7 @@ export KVER
 all: modules tools
 
 help:
-	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
 
 # Explicit `make deps` installs both kernel lines; the other targets only
 # make sure the line they need is there, silently when it is.
@@ -45,9 +47,19 @@ modules: deps-quiet
 tools: deps-quiet
 	@$(MAKE) -s -C tools
 
+ifeq ($(KERNEL),debug)
+# The debug kernel (KASAN, lockdep, kmemleak, fault injection), built once
+# per machine and cached outside the repo; the modules are built against it.
+check: tools
+	@scripts/debug-kernel build $(KVER)
+	@scripts/build-modules $(KVER) $$(scripts/debug-kernel env $(KVER) | cut -d' ' -f2)
+	@tools/vm/check --kver $(KVER) --debug $(if $(SUITES),--suites "$(SUITES)") \
+		$(if $(TESTS),--tests "$(TESTS)")
+else
 check: modules tools
 	@tools/vm/check --kver $(KVER) $(if $(SUITES),--suites "$(SUITES)") \
 		$(if $(TESTS),--tests "$(TESTS)")
+endif
 
 demo: modules tools
 	@tools/demo --kver $(KVER)
