@@ -1,0 +1,75 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Every request type through /dev/vhost-blk, on a block device (brd), a raw
+# file on tmpfs and a raw file on ext4 on brd; results checked against the
+# backend itself.
+. "$(dirname "$0")/common.sh"
+
+ktap_header
+backends=(/dev/ram0 "$TMPFS_FILE" "$EXT4_FILE")
+ktap_plan $((${#backends[@]} * 11))
+
+setup_brd && setup_tmpfs_file && setup_ext4_file ||
+	ktap_print "setup failed"
+have_vhost_blk || ktap_print "/dev/vhost-blk is missing: every case fails"
+
+data=$WORK/data.bin
+out=$WORK/out.bin
+head -c $((1 << 20)) /dev/urandom >"$data"
+
+# check NAME CMD... : ok when CMD succeeds, fail with its stderr otherwise
+check() {
+	local name=$1 err
+	shift
+	if err=$("$@" 2>&1); then ktap_ok "$name"; else ktap_fail "$name" "$err"; fi
+}
+
+# want_exit NAME STATUS CMD...: ok when CMD exits with STATUS
+want_exit() {
+	local name=$1 want=$2 rc err
+	shift 2
+	err=$("$@" 2>&1 >/dev/null); rc=$?
+	if [ $rc -eq "$want" ]; then ktap_ok "$name"; else
+		ktap_fail "$name" "exit $rc, expected $want: $err"; fi
+}
+
+# the range op answers what the device advertised: OK if it has a limit
+range_status() {
+	local b=$1 what=$2 lim
+	lim=$("$VBLK" info "$b" | sed -n "s/^$what: *\([0-9]*\) sectors.*/\1/p")
+	[ "${lim:-0}" -gt 0 ] && echo 0 || echo $EX_UNSUPP
+}
+
+for b in "${backends[@]}"; do
+	n=$(basename "$b")
+	bytes=$(backend_bytes "$b")
+	check "$n: info reports the backend size" \
+		bash -c "\"$VBLK\" info \"$b\" | grep -q \"^capacity: *$((bytes / 512)) sectors\""
+	check "$n: write then read back 1 MiB" bash -c "
+		\"$VBLK\" write \"$b\" 1048576 <\"$data\" &&
+		\"$VBLK\" read \"$b\" 1048576 1048576 >\"$out\" && cmp \"$data\" \"$out\""
+	check "$n: the data is on the backend" \
+		bash -c "dd if=\"$b\" bs=1M skip=1 count=1 iflag=direct status=none | cmp - \"$data\""
+	check "$n: GET_ID returns the serial" \
+		bash -c "[ \"\$(\"$VBLK\" id --serial vblk-serial-1234 \"$b\")\" = vblk-serial-1234 ]"
+	check "$n: flush" "$VBLK" flush "$b"
+	check "$n: write-zeroes zeroes the range" bash -c "
+		\"$VBLK\" write-zeroes \"$b\" 1048576 65536 &&
+		\"$VBLK\" read \"$b\" 1048576 65536 | cmp - <(head -c 65536 /dev/zero) &&
+		\"$VBLK\" read \"$b\" 1114112 4096 | cmp - <(tail -c +65537 \"$data\" | head -c 4096)"
+	check "$n: write-zeroes with unmap zeroes the range" bash -c "
+		\"$VBLK\" write \"$b\" 2097152 <\"$data\" &&
+		\"$VBLK\" write-zeroes --unmap \"$b\" 2097152 1048576 &&
+		dd if=\"$b\" bs=1M skip=2 count=1 iflag=direct status=none | cmp - <(head -c 1048576 /dev/zero)"
+	want_exit "$n: discard answers as advertised" "$(range_status "$b" discard)" \
+		"$VBLK" discard "$b" 2097152 1048576
+	want_exit "$n: read at the capacity is IOERR" $EX_IOERR \
+		"$VBLK" read "$b" "$bytes" 512
+	want_exit "$n: write to a read-only backend is IOERR" $EX_IOERR \
+		"$VBLK" write --readonly "$b" 0 <"$data"
+	check "$n: read-only backend reads and says read-only" bash -c "
+		\"$VBLK\" info --readonly \"$b\" | grep -q '^read-only: *yes' &&
+		\"$VBLK\" read --readonly \"$b\" 0 4096 >/dev/null"
+done
+teardown_ext4
+ktap_finish
