@@ -2,36 +2,432 @@
 /*
  * dm-qcow2: device-mapper target exposing a QCOW2 image file.
  *
- * Skeleton: registers the "qcow2" target; every table is refused until the
- * format code lands.
+ * Table: 0 <sectors> qcow2 <image path> [<#opt args> <opt args>...]
+ *   ro                          read-only device, image opened read-only
+ *   cache_mb <N>                L2 + refcount cache size in MiB
+ *   backing <raw|qcow2> <path>  backing chain, immediate backing first
+ *
+ * DESIGN
+ *
+ * Requests: map() queues every bio to an unbound workqueue; many workers
+ * run at once, each walking its bio cluster by cluster (qcow2-io.c).
+ * Data I/O to the image file is done by the worker with no lock held.
+ *
+ * Locking:
+ *   q->lock (mutex) protects the in-memory L1 and refcount tables, the L2
+ *     and refcount block caches, the allocation cursor and counters, the
+ *     list of in-flight cluster allocations and of deferred refcount
+ *     decrements. It is held for table lookups and updates; data I/O is
+ *     never done under it. Metadata I/O (a cache miss, a write-back, the
+ *     flush sequence) currently runs under it.
+ *   q->inflight: a guest cluster whose metadata is being changed
+ *     (allocation, copy-on-write, zero flag, discard) is listed here for
+ *     the whole operation, including its data I/O, so that changes of one
+ *     cluster are serialised while other clusters proceed.
+ *   q->zlock serialises decompression and its buffers.
+ *
+ * Write ordering (the image is consistent at every instant; after a crash
+ * only leaked clusters are possible):
+ *   - an allocating write reserves a host cluster (refcount +1 in the
+ *     cache), writes the data, and only then sets the L2 entry in the
+ *     cache;
+ *   - the L2/refcount cache is write-back; the flush sequence
+ *     (qcow2_flush_meta) writes refcount blocks, fsyncs (data and
+ *     refcounts durable), writes the refcount table, fsyncs, writes L2
+ *     tables, fsyncs, writes the L1 table, fsyncs, and only then applies
+ *     refcount decrements of clusters that lost a reference (COW,
+ *     discard) and writes them;
+ *   - evicting a dirty L2 table runs that whole sequence first;
+ *   - a new L1 entry (new or copied L2 table) only reaches the disk after
+ *     its L2 table is durable.
+ * A flush bio, a FUA write, suspend and table unload all run the flush
+ * sequence. The image never needs the dirty bit.
  */
 #include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
+#include <linux/bio.h>
 #include <linux/device-mapper.h>
+#include "qcow2.h"
+#include "compat.h"
 
-#define DM_MSG_PREFIX "qcow2"
+struct qcow2_target {
+	struct dm_target *ti;
+	struct qcow2 *q;
+	struct workqueue_struct *wq;
+	char *table;		/* image path and optional args, as given */
+};
 
-static int qcow2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
+struct qcow2_io {
+	struct work_struct work;
+	struct qcow2_target *qt;
+};
+
+static void free_chain(struct qcow2 *q)
 {
-	ti->error = "qcow2 target not implemented yet";
-	return -EOPNOTSUPP;
+	struct qcow2 *next;
+
+	while (q) {
+		next = q->bq;
+		if (q->braw)
+			filp_close(q->braw, NULL);
+		qcow2_close_image(q);
+		kfree(q);
+		q = next;
+	}
+}
+
+static char *join_args(unsigned int argc, char **argv)
+{
+	size_t len = 1;
+	unsigned int i;
+	char *s;
+
+	for (i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	s = kzalloc(len, GFP_KERNEL);
+	if (!s)
+		return NULL;
+	for (i = 0; i < argc; i++) {
+		if (i)
+			strcat(s, " ");
+		strcat(s, argv[i]);
+	}
+	return s;
+}
+
+/* Open the backing chain given as "backing <raw|qcow2> <path>" pairs. */
+static int open_backing(struct dm_target *ti, struct qcow2 *q,
+			unsigned int n, char **type, char **path)
+{
+	struct qcow2 *cur = q, *b;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		if (!cur || !cur->backing_name_offset) {
+			ti->error = "qcow2: more backing files given than the chain has";
+			return -EINVAL;
+		}
+		if (!strcmp(type[i], "raw")) {
+			cur->braw = filp_open(path[i], O_RDONLY | O_LARGEFILE, 0);
+			if (IS_ERR(cur->braw)) {
+				ret = PTR_ERR(cur->braw);
+				cur->braw = NULL;
+				ti->error = "qcow2: cannot open raw backing file";
+				return ret;
+			}
+			cur = NULL;
+			continue;
+		}
+		b = kzalloc(sizeof(*b), GFP_KERNEL);
+		if (!b)
+			return -ENOMEM;
+		cur->bq = b;
+		b->parent = cur;
+		ret = qcow2_open_image(b, path[i], true, &ti->error);
+		if (ret)
+			return ret;
+		cur = b;
+	}
+	if (cur && cur->backing_name_offset) {
+		ti->error = n ? "qcow2: backing chain incomplete: give every backing file with 'backing <raw|qcow2> <path>'" :
+			"qcow2: image has a backing file: give it with 'backing <raw|qcow2> <path>'";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+#define QCOW2_MAX_BACKING 64
+
+struct qcow2_args {
+	const char *path;
+	bool ro;
+	unsigned int cache_mb;
+	unsigned int nb;
+	char *btype[QCOW2_MAX_BACKING];
+	char *bpath[QCOW2_MAX_BACKING];
+};
+
+static int qcow2_parse_args(struct dm_target *ti, unsigned int argc, char **argv,
+		      struct qcow2_args *a)
+{
+	unsigned int nopt, i;
+
+	if (argc < 1) {
+		ti->error = "qcow2: missing image path";
+		return -EINVAL;
+	}
+	a->path = argv[0];
+	if (argc == 1)
+		return 0;
+	if (kstrtouint(argv[1], 10, &nopt) || nopt != argc - 2) {
+		ti->error = "qcow2: bad number of optional arguments";
+		return -EINVAL;
+	}
+	for (i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "ro")) {
+			a->ro = true;
+		} else if (!strcmp(argv[i], "cache_mb") && i + 1 < argc) {
+			if (kstrtouint(argv[++i], 10, &a->cache_mb) ||
+			    !a->cache_mb || a->cache_mb > 4096) {
+				ti->error = "qcow2: cache_mb must be 1..4096";
+				return -EINVAL;
+			}
+		} else if (!strcmp(argv[i], "backing") && i + 2 < argc) {
+			if (strcmp(argv[i + 1], "raw") &&
+			    strcmp(argv[i + 1], "qcow2")) {
+				ti->error = "qcow2: backing type must be raw or qcow2";
+				return -EINVAL;
+			}
+			if (a->nb == QCOW2_MAX_BACKING) {
+				ti->error = "qcow2: backing chain too long";
+				return -EINVAL;
+			}
+			a->btype[a->nb] = argv[i + 1];
+			a->bpath[a->nb++] = argv[i + 2];
+			i += 2;
+		} else {
+			ti->error = "qcow2: unknown optional argument";
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 static void qcow2_dtr(struct dm_target *ti)
 {
+	struct qcow2_target *qt = ti->private;
+
+	if (!qt)
+		return;
+	if (qt->wq)
+		destroy_workqueue(qt->wq);
+	if (qt->q && qt->q->file && !qt->q->ro && qcow2_flush(qt->q))
+		DMERR("%s: flushing metadata on unload failed", qt->q->path);
+	free_chain(qt->q);
+	kfree(qt->table);
+	kfree(qt);
+	ti->private = NULL;
+}
+
+static int qcow2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
+{
+	struct qcow2_args *a;
+	struct qcow2_target *qt;
+	int ret;
+
+	a = kzalloc(sizeof(*a), GFP_KERNEL);
+	qt = kzalloc(sizeof(*qt), GFP_KERNEL);
+	if (!a || !qt) {
+		kfree(a);
+		kfree(qt);
+		ti->error = "qcow2: out of memory";
+		return -ENOMEM;
+	}
+	ti->private = qt;
+	qt->ti = ti;
+	ret = qcow2_parse_args(ti, argc, argv, a);
+	if (ret)
+		goto fail;
+	if (!qcow2_table_writable(ti))
+		a->ro = true;
+	ret = -ENOMEM;
+	qt->table = join_args(argc, argv);
+	qt->q = kzalloc(sizeof(*qt->q), GFP_KERNEL);
+	if (!qt->table || !qt->q)
+		goto fail;
+	ret = qcow2_open_image(qt->q, a->path, a->ro, &ti->error);
+	if (ret)
+		goto fail;
+	if (qt->q->size != (u64)ti->len << SECTOR_SHIFT) {
+		ti->error = "qcow2: table length differs from the image's virtual size";
+		ret = -EINVAL;
+		goto fail;
+	}
+	ret = open_backing(ti, qt->q, a->nb, a->btype, a->bpath);
+	if (ret)
+		goto fail;
+	if (a->cache_mb)
+		qcow2_set_cache_size(qt->q, a->cache_mb << 20);
+	if (!a->ro) {
+		ret = qcow2_update_header_for_write(qt->q);
+		if (ret) {
+			ti->error = "qcow2: cannot update the image header for writing";
+			goto fail;
+		}
+	}
+	ret = -ENOMEM;
+	qt->wq = alloc_workqueue("dm-qcow2", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	if (!qt->wq) {
+		ti->error = "qcow2: cannot create workqueue";
+		goto fail;
+	}
+	ret = dm_set_target_max_io_len(ti, max(qt->q->cluster_size,
+					       65536U) >> SECTOR_SHIFT);
+	if (ret) {
+		ti->error = "qcow2: cannot set max_io_len";
+		goto fail;
+	}
+	ti->num_flush_bios = 1;
+	ti->flush_supported = true;
+	if (!a->ro) {
+		ti->num_discard_bios = 1;
+		ti->num_write_zeroes_bios = 1;
+		ti->discards_supported = true;
+	}
+	ti->per_io_data_size = sizeof(struct qcow2_io);
+	kfree(a);
+	return 0;
+fail:
+	kfree(a);
+	qcow2_dtr(ti);
+	return ret;
+}
+
+static void bio_to_iter(struct bio *bio, struct iov_iter *it, bool write)
+{
+	struct bvec_iter bi;
+	struct bio_vec bv;
+	unsigned int nr = 0;
+
+	bio_for_each_bvec(bv, bio, bi)
+		nr++;
+	iov_iter_bvec(it, write ? WRITE : READ,
+		      __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter), nr,
+		      bio->bi_iter.bi_size);
+	it->iov_offset = bio->bi_iter.bi_bvec_done;
+}
+
+static int do_bio(struct qcow2_target *qt, struct bio *bio)
+{
+	struct qcow2 *q = qt->q;
+	u64 pos = (u64)dm_target_offset(qt->ti, bio->bi_iter.bi_sector) <<
+		  SECTOR_SHIFT;
+	u64 len = bio->bi_iter.bi_size;
+	struct iov_iter it;
+	int ret = 0;
+
+	if (bio->bi_opf & REQ_PREFLUSH) {
+		ret = qcow2_flush(q);
+		if (ret || !len)
+			return ret;
+	}
+	if (pos > q->size || len > q->size - pos)
+		return -EIO;
+	switch (bio_op(bio)) {
+	case REQ_OP_READ:
+		bio_to_iter(bio, &it, false);
+		return qcow2_read(q, &it, pos, len);
+	case REQ_OP_WRITE:
+		bio_to_iter(bio, &it, true);
+		ret = qcow2_write(q, &it, pos, len);
+		if (!ret && (bio->bi_opf & REQ_FUA))
+			ret = qcow2_flush(q);
+		return ret;
+	case REQ_OP_DISCARD:
+		return qcow2_discard(q, pos, len, false);
+	case REQ_OP_WRITE_ZEROES:
+		return qcow2_discard(q, pos, len, true);
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+static void qcow2_work(struct work_struct *work)
+{
+	struct qcow2_io *io = container_of(work, struct qcow2_io, work);
+	struct bio *bio = dm_bio_from_per_bio_data(io, sizeof(*io));
+	int ret = do_bio(io->qt, bio);
+
+	if (ret == -EOPNOTSUPP)
+		bio->bi_status = BLK_STS_NOTSUPP;
+	else if (ret)
+		bio->bi_status = BLK_STS_IOERR;
+	bio_endio(bio);
 }
 
 static int qcow2_map(struct dm_target *ti, struct bio *bio)
 {
-	return DM_MAPIO_KILL;
+	struct qcow2_io *io = dm_per_bio_data(bio, sizeof(*io));
+	struct qcow2_target *qt = ti->private;
+
+	io->qt = qt;
+	INIT_WORK(&io->work, qcow2_work);
+	queue_work(qt->wq, &io->work);
+	return DM_MAPIO_SUBMITTED;
+}
+
+static void qcow2_status(struct dm_target *ti, status_type_t type,
+			 unsigned int status_flags, char *result,
+			 unsigned int maxlen)
+{
+	struct qcow2_target *qt = ti->private;
+	struct qcow2 *q = qt->q;
+	unsigned int sz = 0;
+	u64 alloc, free;
+
+	switch (type) {
+	case STATUSTYPE_INFO:
+		mutex_lock(&q->lock);
+		alloc = q->nr_allocated;
+		free = q->nr_free;
+		mutex_unlock(&q->lock);
+		DMEMIT("version %u cluster_size %u allocated %llu free %llu cache_hits %lld cache_misses %lld errors %lld %s",
+		       q->version, q->cluster_size, alloc, free,
+		       (long long)atomic64_read(&q->hits),
+		       (long long)atomic64_read(&q->misses),
+		       (long long)atomic64_read(&q->errors),
+		       q->ro ? "ro" : "rw");
+		break;
+	case STATUSTYPE_TABLE:
+		DMEMIT("%s", qt->table);
+		break;
+	default:
+		if (maxlen)
+			*result = '\0';
+		break;
+	}
+}
+
+static void qcow2_postsuspend(struct dm_target *ti)
+{
+	struct qcow2_target *qt = ti->private;
+
+	flush_workqueue(qt->wq);
+	if (qcow2_flush(qt->q))
+		DMERR("%s: flushing metadata on suspend failed", qt->q->path);
+}
+
+static int qcow2_iterate_devices(struct dm_target *ti,
+				 iterate_devices_callout_fn fn, void *data)
+{
+	return 0;	/* the image is a file, there is no underlying device */
+}
+
+static void qcow2_io_hints(struct dm_target *ti, struct queue_limits *limits)
+{
+	struct qcow2_target *qt = ti->private;
+
+	if (qt->q->ro) {
+		qcow2_set_discard_limits(limits, 0);
+		return;
+	}
+	limits->discard_granularity = qt->q->cluster_size;
+	qcow2_set_discard_limits(limits, UINT_MAX >> SECTOR_SHIFT);
 }
 
 static struct target_type qcow2_target = {
 	.name = "qcow2",
-	.version = {0, 1, 0},
+	.version = {1, 0, 0},
 	.module = THIS_MODULE,
 	.ctr = qcow2_ctr,
 	.dtr = qcow2_dtr,
 	.map = qcow2_map,
+	.status = qcow2_status,
+	.postsuspend = qcow2_postsuspend,
+	.iterate_devices = qcow2_iterate_devices,
+	.io_hints = qcow2_io_hints,
 };
 
 static int __init dm_qcow2_init(void)

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qcow2-cache.c: write-back cache of L2 tables and refcount blocks, and
+ * the flush sequence that makes metadata durable in a safe order.
+ *
+ * All functions here run with q->lock held. A caller may keep pointers
+ * to the three most recently returned tables of a cache: eviction takes
+ * the least recently used entry and every cache holds at least four.
+ */
+#include <linux/slab.h>
+#include <linux/hash.h>
+#include "qcow2.h"
+#include "compat.h"
+
+void qcow2_cache_init(struct qcow2_cache *c, unsigned int max, bool is_l2)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(c->hash); i++)
+		INIT_HLIST_HEAD(&c->hash[i]);
+	INIT_LIST_HEAD(&c->lru);
+	c->nr = 0;
+	c->max = max;
+	c->is_l2 = is_l2;
+}
+
+static void free_table(struct qcow2_cache *c, struct qcow2_table *t)
+{
+	hlist_del(&t->hnode);
+	list_del(&t->lru);
+	c->nr--;
+	kvfree(t->data);
+	kfree(t);
+}
+
+void qcow2_cache_destroy(struct qcow2_cache *c)
+{
+	struct qcow2_table *t, *tmp;
+
+	list_for_each_entry_safe(t, tmp, &c->lru, lru)
+		free_table(c, t);
+}
+
+static struct hlist_head *bucket(struct qcow2_cache *c, u64 offset)
+{
+	return &c->hash[hash_64(offset, QCOW2_CACHE_HBITS)];
+}
+
+static int write_table(struct qcow2 *q, struct qcow2_table *t)
+{
+	int ret = qcow2_file_rw(q, q->file, t->data, q->cluster_size,
+				t->offset, true);
+
+	if (!ret)
+		t->dirty = false;
+	return ret;
+}
+
+bool qcow2_cache_has_dirty(struct qcow2_cache *c)
+{
+	struct qcow2_table *t;
+
+	list_for_each_entry(t, &c->lru, lru)
+		if (t->dirty)
+			return true;
+	return false;
+}
+
+int qcow2_cache_write_dirty(struct qcow2 *q, struct qcow2_cache *c)
+{
+	struct qcow2_table *t;
+	int ret;
+
+	list_for_each_entry(t, &c->lru, lru) {
+		if (!t->dirty)
+			continue;
+		ret = write_table(q, t);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Make room for one more table. A dirty refcount block may be written at
+ * any time (refcount decrements only reach the cache once the L2 change
+ * is durable). A dirty L2 table may only be written after its data and
+ * refcounts are durable: that is the whole flush sequence.
+ */
+static int evict_one(struct qcow2 *q, struct qcow2_cache *c)
+{
+	struct qcow2_table *t;
+	int ret;
+
+	t = list_last_entry(&c->lru, struct qcow2_table, lru);
+	if (t->dirty) {
+		ret = c->is_l2 ? qcow2_flush_meta(q) : write_table(q, t);
+		if (ret)
+			return ret;
+	}
+	free_table(c, t);
+	return 0;
+}
+
+/*
+ * Find the table at @offset, reading it on a miss (or zero-filling it if
+ * @fresh: a table just allocated that has never been written).
+ */
+int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, u64 offset,
+		    bool fresh, struct qcow2_table **out)
+{
+	struct qcow2_table *t;
+	int ret;
+
+	hlist_for_each_entry(t, bucket(c, offset), hnode) {
+		if (t->offset == offset) {
+			list_move(&t->lru, &c->lru);
+			atomic64_inc(&q->hits);
+			*out = t;
+			return 0;
+		}
+	}
+	atomic64_inc(&q->misses);
+	while (c->nr >= c->max && c->nr) {
+		ret = evict_one(q, c);
+		if (ret)
+			return ret;
+	}
+	t = kzalloc(sizeof(*t), GFP_KERNEL);
+	if (!t)
+		return -ENOMEM;
+	t->data = qcow2_alloc_buf(q->cluster_size);
+	if (!t->data) {
+		kfree(t);
+		return -ENOMEM;
+	}
+	t->offset = offset;
+	if (!fresh) {
+		ret = qcow2_file_rw(q, q->file, t->data, q->cluster_size,
+				    offset, false);
+		if (ret) {
+			kvfree(t->data);
+			kfree(t);
+			return ret;
+		}
+	}
+	hlist_add_head(&t->hnode, bucket(c, offset));
+	list_add(&t->lru, &c->lru);
+	c->nr++;
+	*out = t;
+	return 0;
+}
+
+void qcow2_cache_mark_dirty(struct qcow2 *q, struct qcow2_table *t)
+{
+	t->dirty = true;
+	q->meta_dirty = true;
+}
+
+/* Write an in-memory u64 table back in big-endian, whole 512 B sectors. */
+static int write_u64_table(struct qcow2 *q, u64 *tab, u64 entries,
+			   u64 offset)
+{
+	size_t bytes = round_up(entries * 8, 512);
+	__be64 *raw;
+	u64 i;
+	int ret;
+
+	raw = qcow2_alloc_buf(bytes);
+	if (!raw)
+		return -ENOMEM;
+	/* keep whatever follows the table in its last sector */
+	if (bytes != entries * 8) {
+		ret = qcow2_file_rw(q, q->file, raw, bytes, offset, false);
+		if (ret)
+			goto out;
+	}
+	for (i = 0; i < entries; i++)
+		raw[i] = cpu_to_be64(tab[i]);
+	ret = qcow2_file_rw(q, q->file, raw, bytes, offset, true);
+out:
+	kvfree(raw);
+	return ret;
+}
+
+static int sync_file(struct qcow2 *q)
+{
+	int ret = vfs_fsync(q->file, 0);
+
+	if (ret)
+		qcow2_err(q, "fsync failed: %d", ret);
+	return ret;
+}
+
+/*
+ * The flush sequence. Each step only makes durable what points at things
+ * an earlier step (and its fsync) made durable:
+ *   1. refcount blocks (increments for new clusters), then fsync: data
+ *      written by completed requests becomes durable with them;
+ *   2. refcount table entries for new refcount blocks, fsync;
+ *   3. L2 tables, fsync;
+ *   4. L1 table (entries for new L2 tables), fsync;
+ *   5. only now refcount decrements of clusters no longer referenced
+ *      (copy-on-write, discard) reach the refcount blocks, written, fsync.
+ * A crash between steps leaves at worst leaked clusters.
+ */
+int qcow2_flush_meta(struct qcow2 *q)
+{
+	int ret;
+
+	if (q->ro)
+		return 0;
+	ret = qcow2_cache_write_dirty(q, &q->rbc);
+	if (!ret)
+		ret = sync_file(q);
+	if (!ret && q->rt_dirty) {
+		ret = write_u64_table(q, q->rt, q->rt_entries, q->rt_offset);
+		if (!ret)
+			ret = sync_file(q);
+		if (!ret)
+			q->rt_dirty = false;
+	}
+	if (!ret && qcow2_cache_has_dirty(&q->l2c)) {
+		ret = qcow2_cache_write_dirty(q, &q->l2c);
+		if (!ret)
+			ret = sync_file(q);
+	}
+	if (!ret && q->l1_dirty) {
+		ret = write_u64_table(q, q->l1, q->l1_size, q->l1_offset);
+		if (!ret)
+			ret = sync_file(q);
+		if (!ret)
+			q->l1_dirty = false;
+	}
+	if (!ret && !list_empty(&q->deferred)) {
+		ret = qcow2_apply_deferred(q);
+		if (!ret)
+			ret = qcow2_cache_write_dirty(q, &q->rbc);
+		if (!ret)
+			ret = sync_file(q);
+	}
+	if (!ret)
+		q->meta_dirty = false;
+	return ret;
+}
+
+int qcow2_flush(struct qcow2 *q)
+{
+	int ret;
+
+	if (q->ro)
+		return 0;
+	mutex_lock(&q->lock);
+	ret = qcow2_flush_meta(q);
+	mutex_unlock(&q->lock);
+	return ret;
+}

@@ -1,0 +1,640 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qcow2-header.c: open an image file, parse and validate its header,
+ * extensions, L1 table and refcount table before the device goes live.
+ * Also the low-level file I/O helpers shared by the other files.
+ */
+#include <linux/slab.h>
+#include <linux/mm.h>
+#include <linux/vmalloc.h>
+#include <linux/log2.h>
+#include <linux/bvec.h>
+#include <linux/blkdev.h>
+#include <linux/device-mapper.h>
+#include "qcow2.h"
+#include "compat.h"
+
+void qcow2_err(struct qcow2 *q, const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	atomic64_inc(&q->errors);
+	if (!__ratelimit(&q->rs))
+		return;
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	pr_err("%s: %s: %pV\n", DM_MSG_PREFIX, q->path, &vaf);
+	va_end(args);
+}
+
+/* Buffers for file I/O: aligned to their (power of two) size up to a page. */
+void *qcow2_alloc_buf(size_t len)
+{
+	return kvzalloc(roundup_pow_of_two(max_t(size_t, len, 512)),
+			GFP_KERNEL);
+}
+
+u64 qcow2_file_size(struct file *f)
+{
+	return i_size_read(file_inode(f));
+}
+
+/* A bvec iterator over a kernel buffer (kmalloc or vmalloc memory). */
+int qcow2_kiter_init(struct qcow2_kiter *ki, void *buf, size_t len,
+		     bool write)
+{
+	unsigned int nr = DIV_ROUND_UP(offset_in_page(buf) + len, PAGE_SIZE);
+	size_t done = 0;
+	unsigned int i;
+
+	ki->bv = ki->stack;
+	if (nr > ARRAY_SIZE(ki->stack)) {
+		ki->bv = kvmalloc_array(nr, sizeof(*ki->bv), GFP_KERNEL);
+		if (!ki->bv)
+			return -ENOMEM;
+	}
+	for (i = 0; i < nr; i++) {
+		void *p = buf + done;
+		unsigned int off = offset_in_page(p);
+		unsigned int n = min_t(size_t, PAGE_SIZE - off, len - done);
+
+		ki->bv[i].bv_page = is_vmalloc_addr(p) ? vmalloc_to_page(p) :
+							 virt_to_page(p);
+		ki->bv[i].bv_offset = off;
+		ki->bv[i].bv_len = n;
+		done += n;
+	}
+	iov_iter_bvec(&ki->it, write ? WRITE : READ, ki->bv, nr, len);
+	return 0;
+}
+
+void qcow2_kiter_free(struct qcow2_kiter *ki)
+{
+	if (ki->bv != ki->stack)
+		kvfree(ki->bv);
+}
+
+ssize_t qcow2_file_io(struct file *f, void *buf, size_t len, loff_t pos,
+		      bool write)
+{
+	struct qcow2_kiter ki;
+	ssize_t ret;
+
+	ret = qcow2_kiter_init(&ki, buf, len, write);
+	if (ret)
+		return ret;
+	if (write)
+		ret = qcow2_vfs_write(f, &ki.it, &pos);
+	else
+		ret = vfs_iter_read(f, &ki.it, &pos, 0);
+	qcow2_kiter_free(&ki);
+	return ret;
+}
+
+int qcow2_file_rw(struct qcow2 *q, struct file *f, void *buf, size_t len,
+		  loff_t pos, bool write)
+{
+	ssize_t ret = qcow2_file_io(f, buf, len, pos, write);
+
+	if (ret == len)
+		return 0;
+	qcow2_err(q, "%s of %zu bytes at %lld failed: %zd",
+		  write ? "write" : "read", len, pos, ret);
+	return ret < 0 ? ret : -EIO;
+}
+
+static bool ranges_overlap(u64 a, u64 alen, u64 b, u64 blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/* Does [off, off + len) touch the header, the L1 table or the refcount table? */
+bool qcow2_overlaps_meta(struct qcow2 *q, u64 off, u64 len)
+{
+	if (ranges_overlap(off, len, 0, q->cluster_size))
+		return true;
+	if (q->l1_size &&
+	    ranges_overlap(off, len, q->l1_offset, (u64)q->l1_size * 8))
+		return true;
+	return ranges_overlap(off, len, q->rt_offset,
+			      (u64)q->rt_clusters << q->cluster_bits);
+}
+
+static struct file *open_file(const char *path, bool ro, bool *direct)
+{
+	int flags = (ro ? O_RDONLY : O_RDWR) | O_LARGEFILE;
+	struct block_device *bdev;
+	struct file *f;
+
+	f = filp_open(path, flags | O_DIRECT, 0);
+	if (IS_ERR(f) && PTR_ERR(f) == -EINVAL)
+		return filp_open(path, flags, 0);
+	if (IS_ERR(f))
+		return f;
+	/* 512-byte guest I/O must stay legal: direct I/O only on 512 B sectors */
+	bdev = file_inode(f)->i_sb->s_bdev;
+	if (bdev && bdev_logical_block_size(bdev) > 512) {
+		filp_close(f, NULL);
+		return filp_open(path, flags, 0);
+	}
+	*direct = true;
+	return f;
+}
+
+static int parse_extensions(struct qcow2 *q, u8 *hdr, char **error)
+{
+	u32 off = q->version == 2 ? QCOW2_HDR_V2_LEN : q->header_length;
+
+	while (off + 8 <= q->cluster_size) {
+		u32 type = get_unaligned_be32(hdr + off);
+		u32 len = get_unaligned_be32(hdr + off + 4);
+
+		if (type == QCOW2_EXT_END)
+			return 0;
+		if (len > q->cluster_size - off - 8) {
+			*error = "qcow2: header extension beyond the first cluster";
+			return -EINVAL;
+		}
+		switch (type) {
+		case QCOW2_EXT_DATA_FILE:
+			*error = "qcow2: external data files are not supported";
+			return -EOPNOTSUPP;
+		case QCOW2_EXT_CRYPTO:
+			*error = "qcow2: encrypted images are not supported";
+			return -EOPNOTSUPP;
+		case QCOW2_EXT_BITMAPS:
+			if (len < 24) {
+				*error = "qcow2: bitmaps extension too short";
+				return -EINVAL;
+			}
+			q->has_bitmaps = true;
+			q->nb_bitmaps = get_unaligned_be32(hdr + off + 8);
+			q->bitmap_dir_size = get_unaligned_be64(hdr + off + 16);
+			q->bitmap_dir_offset = get_unaligned_be64(hdr + off + 24);
+			break;
+		default:
+			break;	/* backing format, feature names, unknown */
+		}
+		off += 8 + round_up(len, 8);
+	}
+	return 0;
+}
+
+static int check_v3_fields(struct qcow2 *q, u8 *hdr, char **error)
+{
+	q->incompat = get_unaligned_be64(hdr + 72);
+	q->compat = get_unaligned_be64(hdr + 80);
+	q->autoclear = get_unaligned_be64(hdr + 88);
+	q->refcount_order = get_unaligned_be32(hdr + 96);
+	q->header_length = get_unaligned_be32(hdr + 100);
+
+	if (q->header_length < QCOW2_HDR_V3_LEN ||
+	    q->header_length > q->cluster_size || q->header_length % 8) {
+		*error = "qcow2: invalid header_length";
+		return -EINVAL;
+	}
+	if (q->incompat & ~QCOW2_INCOMPAT_KNOWN) {
+		*error = "qcow2: unknown incompatible feature bits";
+		return -EOPNOTSUPP;
+	}
+	if (q->incompat & QCOW2_INCOMPAT_CORRUPT) {
+		*error = "qcow2: image is marked corrupt; run 'qemu-img check -r all IMAGE'";
+		return -EINVAL;
+	}
+	if (q->incompat & QCOW2_INCOMPAT_DIRTY) {
+		*error = "qcow2: image is dirty (lazy refcounts); repair it with 'qemu-img check -r all IMAGE'";
+		return -EINVAL;
+	}
+	if (q->incompat & QCOW2_INCOMPAT_DATA_FILE) {
+		*error = "qcow2: external data files are not supported";
+		return -EOPNOTSUPP;
+	}
+	if (q->header_length > QCOW2_HDR_V3_LEN)
+		q->compression_type = hdr[104];
+	if (q->compression_type > QCOW2_COMPR_ZSTD ||
+	    !!q->compression_type != !!(q->incompat & QCOW2_INCOMPAT_COMPR)) {
+		*error = "qcow2: unknown or inconsistent compression type";
+		return -EOPNOTSUPP;
+	}
+	q->ext_l2 = q->incompat & QCOW2_INCOMPAT_EXTL2;
+	if (q->ext_l2 && q->cluster_bits < 14) {
+		*error = "qcow2: extended L2 needs clusters of 16 KiB or more";
+		return -EINVAL;
+	}
+	if (q->refcount_order > 6) {
+		*error = "qcow2: refcount_order above 6";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_header(struct qcow2 *q, u8 *hdr, u64 fsize, char **error)
+{
+	u32 crypt;
+	int ret;
+
+	if (get_unaligned_be32(hdr) != QCOW2_MAGIC) {
+		*error = "qcow2: bad magic, not a qcow2 image";
+		return -EINVAL;
+	}
+	q->version = get_unaligned_be32(hdr + 4);
+	if (q->version != 2 && q->version != 3) {
+		*error = "qcow2: unsupported version (only 2 and 3)";
+		return -EOPNOTSUPP;
+	}
+	q->cluster_bits = get_unaligned_be32(hdr + 20);
+	if (q->cluster_bits < 9 || q->cluster_bits > 21) {
+		*error = "qcow2: cluster_bits outside 9..21";
+		return -EINVAL;
+	}
+	q->cluster_size = 1U << q->cluster_bits;
+	q->backing_name_offset = get_unaligned_be64(hdr + 8);
+	q->backing_name_len = get_unaligned_be32(hdr + 16);
+	q->size = get_unaligned_be64(hdr + 24);
+	crypt = get_unaligned_be32(hdr + 32);
+	q->l1_size = get_unaligned_be32(hdr + 36);
+	q->l1_offset = get_unaligned_be64(hdr + 40);
+	q->rt_offset = get_unaligned_be64(hdr + 48);
+	q->rt_clusters = get_unaligned_be32(hdr + 56);
+	q->nb_snapshots = get_unaligned_be32(hdr + 60);
+	q->snapshots_offset = get_unaligned_be64(hdr + 64);
+	q->refcount_order = 4;
+	q->header_length = QCOW2_HDR_V2_LEN;
+
+	if (crypt) {
+		*error = "qcow2: encrypted images are not supported";
+		return -EOPNOTSUPP;
+	}
+	if (q->version == 3) {
+		ret = check_v3_fields(q, hdr, error);
+		if (ret)
+			return ret;
+	}
+	if (q->backing_name_offset &&
+	    (q->backing_name_len > 1023 ||
+	     q->backing_name_offset + q->backing_name_len > q->cluster_size)) {
+		*error = "qcow2: backing file name outside the first cluster";
+		return -EINVAL;
+	}
+	if (q->size > (1ULL << 60)) {
+		*error = "qcow2: virtual size too large";
+		return -EINVAL;
+	}
+	if (q->nb_snapshots && (q->snapshots_offset % q->cluster_size ||
+				q->snapshots_offset >= fsize)) {
+		*error = "qcow2: snapshot table offset invalid or beyond end of file";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_tables(struct qcow2 *q, u64 fsize, char **error)
+{
+	u64 l2_cover, need, l1_bytes, rt_bytes;
+
+	q->l2_entry_shift = q->ext_l2 ? 4 : 3;
+	q->l2_bits = q->cluster_bits - q->l2_entry_shift;
+	q->subc_bits = q->ext_l2 ? q->cluster_bits - 5 : q->cluster_bits;
+	q->rb_bits = q->cluster_bits + 3 - q->refcount_order;
+	q->refcount_max = q->refcount_order == 6 ? U64_MAX :
+			  (1ULL << (1U << q->refcount_order)) - 1;
+	q->csize_shift = 62 - (q->cluster_bits - 8);
+	q->csize_mask = (1ULL << (q->cluster_bits - 8)) - 1;
+	q->coffset_mask = (1ULL << q->csize_shift) - 1;
+
+	l2_cover = 1ULL << (q->cluster_bits + q->l2_bits);
+	need = DIV_ROUND_UP_ULL(q->size, l2_cover);
+	if (q->l1_size > QCOW2_MAX_L1_BYTES / 8) {
+		*error = "qcow2: l1_size too big";
+		return -EINVAL;
+	}
+	if (q->l1_size < need) {
+		*error = "qcow2: l1_size too small for the virtual size";
+		return -EINVAL;
+	}
+	l1_bytes = (u64)q->l1_size * 8;
+	if (q->l1_size && (q->l1_offset % q->cluster_size ||
+			   q->l1_offset < q->cluster_size ||
+			   q->l1_offset > fsize ||
+			   l1_bytes > fsize - q->l1_offset)) {
+		*error = "qcow2: L1 table misaligned, over the header or beyond end of file";
+		return -EINVAL;
+	}
+	rt_bytes = (u64)q->rt_clusters << q->cluster_bits;
+	if (!q->rt_clusters || rt_bytes > QCOW2_MAX_RT_BYTES) {
+		*error = "qcow2: refcount table size absurd";
+		return -EINVAL;
+	}
+	if (q->rt_offset % q->cluster_size || q->rt_offset < q->cluster_size ||
+	    q->rt_offset > fsize || rt_bytes > fsize - q->rt_offset) {
+		*error = "qcow2: refcount table misaligned, over the header or beyond end of file";
+		return -EINVAL;
+	}
+	if (q->l1_size && ranges_overlap(q->l1_offset, l1_bytes,
+					 q->rt_offset, rt_bytes)) {
+		*error = "qcow2: L1 table and refcount table overlap";
+		return -EINVAL;
+	}
+	q->rt_entries = rt_bytes / 8;
+	return 0;
+}
+
+/* Read a table of big-endian u64 into a CPU-order array. */
+static u64 *load_table(struct qcow2 *q, u64 offset, u64 entries)
+{
+	size_t bytes = round_up(entries * 8, 512);
+	__be64 *raw;
+	u64 *tab, i;
+
+	tab = kvcalloc(max_t(u64, entries, 1), sizeof(u64), GFP_KERNEL);
+	raw = qcow2_alloc_buf(bytes);
+	if (!tab || !raw)
+		goto fail;
+	if (entries && qcow2_file_rw(q, q->file, raw, bytes, offset, false))
+		goto fail;
+	for (i = 0; i < entries; i++)
+		tab[i] = be64_to_cpu(raw[i]);
+	kvfree(raw);
+	return tab;
+fail:
+	kvfree(raw);
+	kvfree(tab);
+	return NULL;
+}
+
+static int check_table_entries(struct qcow2 *q, u64 fsize, char **error)
+{
+	u64 i, off;
+
+	for (i = 0; i < q->l1_size; i++) {
+		off = q->l1[i] & QCOW2_OFFSET_MASK;
+		if (!off)
+			continue;
+		if ((q->l1[i] & QCOW2_L1_RESERVED) || off % q->cluster_size ||
+		    off >= fsize || qcow2_overlaps_meta(q, off, q->cluster_size)) {
+			*error = "qcow2: L1 entry invalid, beyond end of file or into metadata";
+			return -EINVAL;
+		}
+	}
+	for (i = 0; i < q->rt_entries; i++) {
+		off = q->rt[i] & ~QCOW2_RT_RESERVED;
+		if (!q->rt[i])
+			continue;
+		if ((q->rt[i] & QCOW2_RT_RESERVED) || off % q->cluster_size ||
+		    off >= fsize || qcow2_overlaps_meta(q, off, q->cluster_size)) {
+			*error = "qcow2: refcount table entry invalid, beyond end of file or into metadata";
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Every cluster of the header and of both tables must be refcounted. */
+static int check_meta_refcounts(struct qcow2 *q, char **error)
+{
+	u64 c, ref, last;
+	int ret;
+
+	ret = qcow2_get_refcount(q, 0, &ref);
+	if (ret || !ref)
+		goto bad;
+	last = (q->rt_offset + ((u64)q->rt_clusters << q->cluster_bits) - 1) >>
+	       q->cluster_bits;
+	for (c = q->rt_offset >> q->cluster_bits; c <= last; c++) {
+		ret = qcow2_get_refcount(q, c, &ref);
+		if (ret || !ref)
+			goto bad;
+	}
+	if (!q->l1_size)
+		return 0;
+	last = (q->l1_offset + (u64)q->l1_size * 8 - 1) >> q->cluster_bits;
+	for (c = q->l1_offset >> q->cluster_bits; c <= last; c++) {
+		ret = qcow2_get_refcount(q, c, &ref);
+		if (ret || !ref)
+			goto bad;
+	}
+	return 0;
+bad:
+	*error = "qcow2: refcount blocks missing or zero for the image metadata";
+	return -EINVAL;
+}
+
+static unsigned int default_cache_bytes(struct qcow2 *q)
+{
+	u64 l2 = (q->size >> q->cluster_bits) << q->l2_entry_shift;
+
+	return clamp_t(u64, l2 + l2 / 4, 4U << 20, 64U << 20);
+}
+
+static void setup_caches(struct qcow2 *q, unsigned int cache_bytes)
+{
+	unsigned int n;
+
+	if (!cache_bytes)
+		cache_bytes = default_cache_bytes(q);
+	n = cache_bytes >> q->cluster_bits;
+	qcow2_cache_init(&q->l2c, max(4U, n - n / 5), true);
+	qcow2_cache_init(&q->rbc, max(4U, n / 5), false);
+}
+
+int qcow2_open_image(struct qcow2 *q, const char *path, bool ro,
+		     char **error)
+{
+	u64 fsize;
+	u8 *hdr;
+	int ret;
+
+	q->ro = ro;
+	mutex_init(&q->lock);
+	mutex_init(&q->zlock);
+	INIT_LIST_HEAD(&q->inflight);
+	INIT_LIST_HEAD(&q->deferred);
+	init_waitqueue_head(&q->alloc_wq);
+	ratelimit_state_init(&q->rs, 5 * HZ, 10);
+	atomic64_set(&q->hits, 0);
+	atomic64_set(&q->misses, 0);
+	atomic64_set(&q->errors, 0);
+	qcow2_cache_init(&q->l2c, 0, true);
+	qcow2_cache_init(&q->rbc, 0, false);
+
+	q->path = kstrdup(path, GFP_KERNEL);
+	if (!q->path)
+		return -ENOMEM;
+	q->file = open_file(path, ro, &q->direct);
+	if (IS_ERR(q->file)) {
+		ret = PTR_ERR(q->file);
+		q->file = NULL;
+		*error = "qcow2: cannot open image file";
+		return ret;
+	}
+	if (!S_ISREG(file_inode(q->file)->i_mode)) {
+		*error = "qcow2: image is not a regular file";
+		return -EINVAL;
+	}
+	fsize = qcow2_file_size(q->file);
+	if (fsize < 512) {
+		*error = "qcow2: image file too short for a header";
+		return -EINVAL;
+	}
+	hdr = qcow2_alloc_buf(512);
+	if (!hdr)
+		return -ENOMEM;
+	ret = qcow2_file_rw(q, q->file, hdr, 512, 0, false);
+	if (!ret)
+		ret = parse_header(q, hdr, fsize, error);
+	kvfree(hdr);
+	if (ret)
+		return ret;
+
+	/* the whole first cluster, for the extensions */
+	hdr = qcow2_alloc_buf(q->cluster_size);
+	if (!hdr)
+		return -ENOMEM;
+	ret = qcow2_file_io(q->file, hdr, min_t(u64, q->cluster_size,
+						round_up(fsize, 512)), 0, false);
+	if (ret >= 0)
+		ret = parse_extensions(q, hdr, error);
+	kvfree(hdr);
+	if (ret < 0)
+		return ret;
+
+	ret = check_tables(q, fsize, error);
+	if (ret)
+		return ret;
+	q->l1 = load_table(q, q->l1_offset, q->l1_size);
+	q->rt = load_table(q, q->rt_offset, q->rt_entries);
+	if (!q->l1 || !q->rt) {
+		*error = "qcow2: cannot read L1 or refcount table";
+		return -EIO;
+	}
+	ret = check_table_entries(q, fsize, error);
+	if (ret)
+		return ret;
+	q->alloc_end = round_up(fsize, q->cluster_size);
+	setup_caches(q, 0);
+	ret = check_meta_refcounts(q, error);
+	if (ret)
+		return ret;
+	ret = qcow2_count_clusters(q);
+	if (ret) {
+		*error = "qcow2: cannot read refcount blocks";
+		return ret;
+	}
+	return 0;
+}
+
+/* Resize the caches once the table's cache_mb is known. */
+void qcow2_set_cache_size(struct qcow2 *q, unsigned int bytes)
+{
+	unsigned int n = bytes >> q->cluster_bits;
+
+	q->l2c.max = max(4U, n - n / 5);
+	q->rbc.max = max(4U, n / 5);
+}
+
+void qcow2_close_image(struct qcow2 *q)
+{
+	struct qcow2_deferred *d, *tmp;
+
+	qcow2_cache_destroy(&q->l2c);
+	qcow2_cache_destroy(&q->rbc);
+	list_for_each_entry_safe(d, tmp, &q->deferred, list) {
+		list_del(&d->list);
+		kfree(d);
+	}
+	qcow2_compress_free(q);
+	kvfree(q->l1);
+	kvfree(q->rt);
+	q->l1 = NULL;
+	q->rt = NULL;
+	if (q->file)
+		filp_close(q->file, NULL);
+	q->file = NULL;
+	kfree(q->path);
+	q->path = NULL;
+}
+
+/* Mark every persistent bitmap "in use" so QEMU knows it is stale. */
+static int mark_bitmaps_in_use(struct qcow2 *q)
+{
+	u64 fsize = qcow2_file_size(q->file);
+	size_t bytes, off = 0;
+	u32 i;
+	u8 *dir;
+	int ret;
+
+	if (!q->nb_bitmaps)
+		return 0;
+	if (q->bitmap_dir_size > (64U << 20) || q->bitmap_dir_size < 24 ||
+	    q->bitmap_dir_offset % 512 || q->bitmap_dir_offset >= fsize ||
+	    q->bitmap_dir_size > fsize - q->bitmap_dir_offset) {
+		qcow2_err(q, "bitmap directory invalid");
+		return -EINVAL;
+	}
+	bytes = round_up(q->bitmap_dir_size, 512);
+	dir = qcow2_alloc_buf(bytes);
+	if (!dir)
+		return -ENOMEM;
+	ret = qcow2_file_rw(q, q->file, dir, bytes, q->bitmap_dir_offset, false);
+	if (ret)
+		goto out;
+	for (i = 0; i < q->nb_bitmaps; i++) {
+		u32 name, extra;
+
+		if (off + 24 > q->bitmap_dir_size) {
+			ret = -EINVAL;
+			goto out;
+		}
+		extra = get_unaligned_be32(dir + off + 20);
+		name = get_unaligned_be16(dir + off + 18);
+		put_unaligned_be32(get_unaligned_be32(dir + off + 12) | 1,
+				   dir + off + 12);
+		off += round_up(24 + (size_t)extra + name, 8);
+	}
+	ret = qcow2_file_rw(q, q->file, dir, bytes, q->bitmap_dir_offset, true);
+out:
+	if (ret)
+		qcow2_err(q, "cannot mark persistent bitmaps in use: %d", ret);
+	kvfree(dir);
+	return ret;
+}
+
+/*
+ * Before the first write: persistent bitmaps become "in use" (they would
+ * otherwise silently miss our writes) and unknown autoclear bits are
+ * cleared, as the specification asks of a writer that ignores them.
+ */
+int qcow2_update_header_for_write(struct qcow2 *q)
+{
+	u64 keep = q->has_bitmaps ? QCOW2_AUTOCLEAR_BITMAPS : 0;
+	u8 *hdr;
+	int ret;
+
+	if (q->version < 3 || q->header_updated)
+		return 0;
+	if (q->autoclear & QCOW2_AUTOCLEAR_BITMAPS) {
+		ret = mark_bitmaps_in_use(q);
+		if (ret)
+			return ret;
+	}
+	if (q->autoclear & ~keep) {
+		hdr = qcow2_alloc_buf(512);
+		if (!hdr)
+			return -ENOMEM;
+		ret = qcow2_file_rw(q, q->file, hdr, 512, 0, false);
+		if (!ret) {
+			q->autoclear &= keep;
+			put_unaligned_be64(q->autoclear, hdr + 88);
+			ret = qcow2_file_rw(q, q->file, hdr, 512, 0, true);
+		}
+		kvfree(hdr);
+		if (ret)
+			return ret;
+	}
+	ret = vfs_fsync(q->file, 0);
+	if (!ret)
+		q->header_updated = true;
+	return ret;
+}

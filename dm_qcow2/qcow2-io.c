@@ -1,0 +1,648 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qcow2-io.c: guest reads and writes, cluster by cluster.
+ *
+ * Lookups take q->lock for the L1/L2 walk only; data I/O runs unlocked.
+ * A write that changes metadata (allocation, copy-on-write, zero flag,
+ * subcluster bits) first registers its guest cluster in q->inflight so
+ * that such writes to one cluster are serialised; writes to other
+ * clusters proceed in parallel.
+ */
+#include <linux/slab.h>
+#include <linux/sched.h>
+#include "qcow2.h"
+#include "compat.h"
+
+static u64 l2_index(struct qcow2 *q, u64 pos)
+{
+	return (pos >> q->cluster_bits) & ((1ULL << q->l2_bits) - 1);
+}
+
+static void *l2_slot(struct qcow2 *q, struct qcow2_table *t, u64 pos)
+{
+	return t->data + (l2_index(q, pos) << q->l2_entry_shift);
+}
+
+/* Under q->lock: the L2 table for @pos, or NULL when none is allocated. */
+static int get_l2(struct qcow2 *q, u64 pos, struct qcow2_table **t, u64 *l1e)
+{
+	u64 i = pos >> (q->cluster_bits + q->l2_bits);
+	u64 off;
+
+	*t = NULL;
+	*l1e = 0;
+	if (i >= q->l1_size) {
+		qcow2_err(q, "offset %llu beyond the L1 table", pos);
+		return -EIO;
+	}
+	*l1e = q->l1[i];
+	off = *l1e & QCOW2_OFFSET_MASK;
+	if (!off)
+		return 0;
+	if (off + q->cluster_size > q->alloc_end) {
+		qcow2_err(q, "L2 table at %llu beyond end of file", off);
+		return -EIO;
+	}
+	return qcow2_cache_get(q, &q->l2c, off, false, t);
+}
+
+static int decode_ext(struct qcow2 *q, u64 pos, u64 len, u64 off,
+		      struct qcow2_map *m)
+{
+	u32 sc = qcow2_cl_off(q, pos) >> q->subc_bits;
+	u32 alloc = m->bitmap & 0xffffffffU, zero = m->bitmap >> 32;
+	u32 bit = 1U << sc, i;
+	u64 n;
+
+	if (alloc & zero) {
+		qcow2_err(q, "subcluster both allocated and zero at %llu", pos);
+		return -EIO;
+	}
+	if (alloc && !off) {
+		qcow2_err(q, "allocated subclusters without a cluster at %llu",
+			  pos);
+		return -EIO;
+	}
+	if (alloc & bit)
+		m->kind = QC_DATA;
+	else if (zero & bit)
+		m->kind = QC_ZERO;
+	else
+		m->kind = QC_UNALLOC;
+	/* extend over following subclusters in the same state */
+	for (i = sc + 1; i < QCOW2_SUBCLUSTERS; i++) {
+		u32 b = 1U << i;
+
+		if (!!(alloc & b) != !!(alloc & bit) ||
+		    !!(zero & b) != !!(zero & bit))
+			break;
+	}
+	n = ((u64)i << q->subc_bits) - qcow2_cl_off(q, pos);
+	m->len = min(len, n);
+	return 0;
+}
+
+/* Turn one L2 entry into what the range [pos, pos + len) maps to. */
+static int decode(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
+{
+	u64 off = m->entry & QCOW2_OFFSET_MASK;
+	u64 in = qcow2_cl_off(q, pos);
+	int ret;
+
+	m->len = min_t(u64, len, q->cluster_size - in);
+	if (m->entry & QCOW2_OFLAG_COMPRESSED) {
+		m->kind = QC_COMPRESSED;
+		m->copied = false;
+		return 0;
+	}
+	if ((m->entry & QCOW2_L2_RESERVED) || (off & (q->cluster_size - 1)) ||
+	    (q->ext_l2 && (m->entry & QCOW2_OFLAG_ZERO)) ||
+	    (q->version == 2 && (m->entry & QCOW2_OFLAG_ZERO))) {
+		qcow2_err(q, "invalid L2 entry %#llx for offset %llu",
+			  m->entry, pos);
+		return -EIO;
+	}
+	if (off && (off + q->cluster_size > q->alloc_end ||
+		    qcow2_overlaps_meta(q, off, q->cluster_size))) {
+		qcow2_err(q, "L2 entry for %llu points beyond end of file or into metadata",
+			  pos);
+		return -EIO;
+	}
+	if (q->ext_l2) {
+		ret = decode_ext(q, pos, len, off, m);
+		if (ret)
+			return ret;
+	} else if (m->entry & QCOW2_OFLAG_ZERO) {
+		m->kind = QC_ZERO;
+	} else {
+		m->kind = off ? QC_DATA : QC_UNALLOC;
+	}
+	m->host = off + in;
+	return 0;
+}
+
+/* Under q->lock. */
+static int get_map_locked(struct qcow2 *q, u64 pos, u64 len,
+			  struct qcow2_map *m)
+{
+	struct qcow2_table *t;
+	u64 l1e;
+	void *slot;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	ret = get_l2(q, pos, &t, &l1e);
+	if (ret)
+		return ret;
+	if (!t) {
+		m->kind = QC_UNALLOC;
+		m->len = min_t(u64, len, q->cluster_size - qcow2_cl_off(q, pos));
+		return 0;
+	}
+	slot = l2_slot(q, t, pos);
+	m->entry = get_unaligned_be64(slot);
+	if (q->ext_l2)
+		m->bitmap = get_unaligned_be64(slot + 8);
+	ret = decode(q, pos, len, m);
+	if (ret)
+		return ret;
+	m->copied = (l1e & QCOW2_OFLAG_COPIED) &&
+		    (m->entry & QCOW2_OFLAG_COPIED) &&
+		    !(m->entry & QCOW2_OFLAG_COMPRESSED);
+	return 0;
+}
+
+static int get_map(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
+{
+	int ret;
+
+	mutex_lock(&q->lock);
+	ret = get_map_locked(q, pos, len, m);
+	mutex_unlock(&q->lock);
+	return ret;
+}
+
+/* Read @n bytes of @f at @off into @it; the part beyond EOF reads zeros. */
+static int read_file(struct qcow2 *q, struct file *f, struct iov_iter *it,
+		     u64 off, u64 n)
+{
+	struct iov_iter sub = *it;
+	loff_t p = off;
+	ssize_t r;
+
+	iov_iter_truncate(&sub, n);
+	r = vfs_iter_read(f, &sub, &p, 0);
+	if (r < 0) {
+		qcow2_err(q, "read of %llu bytes at %llu failed: %zd", n, off, r);
+		return r;
+	}
+	if (r < n)
+		iov_iter_zero(n - r, &sub);
+	iov_iter_advance(it, n);
+	return 0;
+}
+
+static int read_backing(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 n)
+{
+	u64 bsize, m;
+	int ret;
+
+	if (q->bq) {
+		bsize = q->bq->size;
+		m = pos < bsize ? min(n, bsize - pos) : 0;
+		if (m) {
+			ret = qcow2_read(q->bq, it, pos, m);
+			if (ret)
+				return ret;
+		}
+		if (n > m)
+			iov_iter_zero(n - m, it);
+		return 0;
+	}
+	if (q->braw)
+		return read_file(q, q->braw, it, pos, n);
+	iov_iter_zero(n, it);
+	return 0;
+}
+
+static int read_compressed(struct qcow2 *q, struct iov_iter *it, u64 entry,
+			   u64 pos, u64 n)
+{
+	int ret = 0;
+
+	mutex_lock(&q->zlock);
+	if (q->zentry != entry || !q->zbuf) {
+		q->zentry = 0;
+		ret = qcow2_decompress(q, entry);
+		if (!ret)
+			q->zentry = entry;
+	}
+	if (!ret && copy_to_iter(q->zbuf + qcow2_cl_off(q, pos), n, it) != n)
+		ret = -EFAULT;
+	mutex_unlock(&q->zlock);
+	return ret;
+}
+
+int qcow2_read(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len)
+{
+	struct qcow2_map m;
+	int ret;
+
+	while (len) {
+		ret = get_map(q, pos, len, &m);
+		if (ret)
+			return ret;
+		switch (m.kind) {
+		case QC_ZERO:
+			iov_iter_zero(m.len, it);
+			break;
+		case QC_UNALLOC:
+			ret = read_backing(q, it, pos, m.len);
+			break;
+		case QC_DATA:
+			ret = read_file(q, q->file, it, m.host, m.len);
+			break;
+		case QC_COMPRESSED:
+			ret = read_compressed(q, it, m.entry, pos, m.len);
+			break;
+		}
+		if (ret)
+			return ret;
+		pos += m.len;
+		len -= m.len;
+	}
+	return 0;
+}
+
+/* Write @n bytes from @it (or zeros when @it is NULL) to host offset @host. */
+static int write_file(struct qcow2 *q, struct iov_iter *it, u64 host, u64 n)
+{
+	struct iov_iter sub = *it;
+	loff_t p = host;
+	ssize_t r;
+
+	iov_iter_truncate(&sub, n);
+	r = qcow2_vfs_write(q->file, &sub, &p);
+	if (r != n) {
+		qcow2_err(q, "write of %llu bytes at %llu failed: %zd", n, host,
+			  r);
+		return r < 0 ? r : -EIO;
+	}
+	iov_iter_advance(it, n);
+	return 0;
+}
+
+/*
+ * Under q->lock: an L2 table for @pos that may be modified in place.
+ * Allocates a new table when the L1 entry is empty and copies a table
+ * shared with a snapshot. The L1 entry changes in memory only; the flush
+ * sequence writes it after the table itself is durable.
+ */
+static int get_l2_for_write(struct qcow2 *q, u64 pos, struct qcow2_table **t)
+{
+	u64 i = pos >> (q->cluster_bits + q->l2_bits);
+	struct qcow2_table *old;
+	u64 l1e, off, newoff;
+	int ret;
+
+	ret = get_l2(q, pos, t, &l1e);
+	if (ret)
+		return ret;
+	if (*t && (l1e & QCOW2_OFLAG_COPIED))
+		return 0;
+	off = l1e & QCOW2_OFFSET_MASK;
+	ret = qcow2_alloc_cluster(q, &newoff);
+	if (ret)
+		return ret;
+	ret = qcow2_cache_get(q, &q->l2c, newoff, true, t);
+	if (ret)
+		goto undo_alloc;
+	if (off) {
+		ret = qcow2_cache_get(q, &q->l2c, off, false, &old);
+		if (ret)
+			goto undo_alloc;
+		memcpy((*t)->data, old->data, q->cluster_size);
+		ret = qcow2_defer_free(q, off, q->cluster_size, false);
+		if (ret)
+			goto undo_alloc;
+	}
+	qcow2_cache_mark_dirty(q, *t);
+	q->l1[i] = newoff | QCOW2_OFLAG_COPIED;
+	q->l1_dirty = true;
+	return 0;
+
+undo_alloc:
+	qcow2_update_refcount(q, newoff, q->cluster_size, -1);
+	return ret;
+}
+
+static bool inflight_busy(struct qcow2 *q, u64 vc)
+{
+	struct qcow2_inflight *f;
+
+	list_for_each_entry(f, &q->inflight, list)
+		if (f->vcluster == vc)
+			return true;
+	return false;
+}
+
+/*
+ * Under q->lock: wait until no other metadata change of guest cluster
+ * @vc is in flight, then register ours. Returns with the lock held.
+ */
+static void inflight_enter(struct qcow2 *q, u64 vc, struct qcow2_inflight *f)
+{
+	DEFINE_WAIT(w);
+
+	while (inflight_busy(q, vc)) {
+		prepare_to_wait(&q->alloc_wq, &w, TASK_UNINTERRUPTIBLE);
+		mutex_unlock(&q->lock);
+		schedule();
+		finish_wait(&q->alloc_wq, &w);
+		mutex_lock(&q->lock);
+	}
+	f->vcluster = vc;
+	list_add(&f->list, &q->inflight);
+}
+
+static void inflight_leave(struct qcow2 *q, struct qcow2_inflight *f)
+{
+	mutex_lock(&q->lock);
+	list_del(&f->list);
+	mutex_unlock(&q->lock);
+	wake_up_all(&q->alloc_wq);
+}
+
+/* Plan of a copy-on-write of one cluster, made under q->lock. */
+struct cow_plan {
+	u64 cstart;		/* guest offset of the cluster */
+	u64 wstart, wlen;	/* guest range written to the host cluster */
+	u64 host;		/* host cluster written */
+	bool fresh;		/* host newly allocated by us */
+	u64 old_entry, old_bitmap;
+};
+
+static u32 sc_mask(struct qcow2 *q, u64 start, u64 len)
+{
+	u32 first = qcow2_cl_off(q, start) >> q->subc_bits;
+	u32 last = (qcow2_cl_off(q, start) + len - 1) >> q->subc_bits;
+
+	return (u32)(GENMASK_ULL(last, first));
+}
+
+static int plan_cow(struct qcow2 *q, u64 pos, u64 n, struct cow_plan *p)
+{
+	struct qcow2_table *t;
+	u64 off, sc = 1ULL << q->subc_bits;
+	void *slot;
+	int ret;
+
+	ret = get_l2_for_write(q, pos, &t);
+	if (ret)
+		return ret;
+	slot = l2_slot(q, t, pos);
+	p->old_entry = get_unaligned_be64(slot);
+	p->old_bitmap = q->ext_l2 ? get_unaligned_be64(slot + 8) : 0;
+	p->cstart = qcow2_cl_align(q, pos);
+	off = p->old_entry & QCOW2_OFFSET_MASK;
+	if (p->old_entry & QCOW2_OFLAG_COMPRESSED)
+		off = 0;
+	if ((off & (q->cluster_size - 1)) || (off && off + q->cluster_size >
+					      q->alloc_end)) {
+		qcow2_err(q, "invalid L2 entry %#llx", p->old_entry);
+		return -EIO;
+	}
+	if (off && (p->old_entry & QCOW2_OFLAG_COPIED)) {
+		p->host = off;		/* ours already: fill in place */
+		p->fresh = false;
+	} else {
+		ret = qcow2_alloc_cluster(q, &p->host);
+		if (ret)
+			return ret;
+		p->fresh = true;
+	}
+	/* what has to be (re)written to the host cluster */
+	if (q->ext_l2 && !(p->fresh && (off ||
+			   (p->old_entry & QCOW2_OFLAG_COMPRESSED)))) {
+		p->wstart = round_down(pos, sc);
+		p->wlen = round_up(pos + n, sc) - p->wstart;
+	} else {
+		p->wstart = p->cstart;
+		p->wlen = q->cluster_size;
+	}
+	return 0;
+}
+
+/* Under q->lock: point the L2 entry at the filled host cluster. */
+static int commit_cow(struct qcow2 *q, struct cow_plan *p)
+{
+	struct qcow2_table *t;
+	u64 entry = p->host | QCOW2_OFLAG_COPIED;
+	u64 old = p->old_entry, csize, coff;
+	void *slot;
+	int ret;
+
+	ret = get_l2_for_write(q, p->cstart, &t);
+	if (ret)
+		return ret;
+	slot = l2_slot(q, t, p->cstart);
+	put_unaligned_be64(entry, slot);
+	if (q->ext_l2) {
+		u32 w = sc_mask(q, p->wstart, p->wlen);
+		u32 alloc = p->old_bitmap, zero = p->old_bitmap >> 32;
+
+		if (old & QCOW2_OFLAG_COMPRESSED)
+			alloc = 0xffffffffU;
+		alloc |= w;
+		zero &= ~w;
+		put_unaligned_be64(((u64)zero << 32) | alloc, slot + 8);
+	}
+	qcow2_cache_mark_dirty(q, t);
+	if (!p->fresh)
+		return 0;
+	/* the old cluster loses this reference once the L2 is durable */
+	if (old & QCOW2_OFLAG_COMPRESSED) {
+		coff = old & q->coffset_mask;
+		csize = (((old >> q->csize_shift) & q->csize_mask) + 1) * 512 -
+			(coff & 511);
+		return qcow2_defer_free(q, coff, csize, false);
+	}
+	if (old & QCOW2_OFFSET_MASK)
+		return qcow2_defer_free(q, old & QCOW2_OFFSET_MASK,
+					q->cluster_size, false);
+	return 0;
+}
+
+/* Fill the host cluster: old content around the new data, then write. */
+static int fill_cow(struct qcow2 *q, struct cow_plan *p, struct iov_iter *it,
+		    u64 pos, u64 n)
+{
+	struct qcow2_kiter ki;
+	void *buf;
+	int ret;
+
+	if (p->wstart == pos && p->wlen == n && it)
+		return write_file(q, it, p->host + (pos - p->cstart), n);
+	buf = qcow2_alloc_buf(p->wlen);
+	if (!buf)
+		return -ENOMEM;
+	ret = qcow2_kiter_init(&ki, buf, p->wlen, false);
+	if (ret)
+		goto free_buf;
+	ret = qcow2_read(q, &ki.it, p->wstart, p->wlen);
+	qcow2_kiter_free(&ki);
+	if (ret)
+		goto free_buf;
+	if (!it)
+		memset(buf + (pos - p->wstart), 0, n);
+	else if (copy_from_iter(buf + (pos - p->wstart), n, it) != n)
+		ret = -EFAULT;
+	if (!ret)
+		ret = qcow2_file_rw(q, q->file, buf, p->wlen,
+				    p->host + (p->wstart - p->cstart), true);
+free_buf:
+	kvfree(buf);
+	return ret;
+}
+
+/*
+ * Copy-on-write of [pos, pos + n), which lies in one cluster and, with
+ * extended L2, in subclusters that are not allocated. Returns -EAGAIN
+ * when another writer allocated the range meanwhile.
+ */
+static int cow_write(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 n)
+{
+	struct qcow2_inflight f;
+	struct cow_plan p = {};
+	struct qcow2_map m;
+	int ret;
+
+	mutex_lock(&q->lock);
+	inflight_enter(q, pos >> q->cluster_bits, &f);
+	ret = get_map_locked(q, pos, n, &m);
+	if (!ret && m.kind == QC_DATA && m.copied && it)
+		ret = -EAGAIN;
+	if (!ret)
+		ret = plan_cow(q, pos, n, &p);
+	mutex_unlock(&q->lock);
+	if (ret)
+		goto leave;
+
+	ret = fill_cow(q, &p, it, pos, n);
+
+	mutex_lock(&q->lock);
+	if (!ret)
+		ret = commit_cow(q, &p);
+	else if (p.fresh)
+		qcow2_update_refcount(q, p.host, q->cluster_size, -1);
+	mutex_unlock(&q->lock);
+leave:
+	inflight_leave(q, &f);
+	return ret;
+}
+
+/*
+ * Write the part of a request that falls in one cluster, run by run:
+ * allocated writable data in place, everything else by copy-on-write.
+ */
+static int write_cluster(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 n)
+{
+	struct qcow2_map m;
+	int ret;
+
+	while (n) {
+		ret = get_map(q, pos, n, &m);
+		if (ret)
+			return ret;
+		if (it && m.kind == QC_DATA && m.copied)
+			ret = write_file(q, it, m.host, m.len);
+		else
+			ret = cow_write(q, it, pos, m.len);
+		if (ret == -EAGAIN)
+			continue;
+		if (ret)
+			return ret;
+		pos += m.len;
+		n -= m.len;
+	}
+	return 0;
+}
+
+/* @it NULL writes zeros. */
+int qcow2_write(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len)
+{
+	u64 n;
+	int ret;
+
+	if (q->ro)
+		return -EROFS;
+	while (len) {
+		n = min_t(u64, len, q->cluster_size - qcow2_cl_off(q, pos));
+		ret = write_cluster(q, it, pos, n);
+		if (ret)
+			return ret;
+		pos += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Under q->lock: drop one whole cluster (discard or zero it). */
+static int unmap_cluster(struct qcow2 *q, u64 pos, bool zeroes)
+{
+	bool backing = q->bq || q->braw;
+	bool zero_flag = q->version >= 3 && (zeroes || backing);
+	struct qcow2_table *t;
+	u64 entry, l1e, off, coff, csize;
+	void *slot;
+	int ret;
+
+	ret = get_l2(q, pos, &t, &l1e);
+	if (ret)
+		return ret;
+	if (!t && !zero_flag)
+		return 0;
+	ret = get_l2_for_write(q, pos, &t);
+	if (ret)
+		return ret;
+	slot = l2_slot(q, t, pos);
+	entry = get_unaligned_be64(slot);
+	if (q->ext_l2) {
+		put_unaligned_be64(0, slot);
+		put_unaligned_be64(zero_flag ? 0xffffffff00000000ULL : 0,
+				   slot + 8);
+	} else {
+		put_unaligned_be64(zero_flag ? QCOW2_OFLAG_ZERO : 0, slot);
+	}
+	qcow2_cache_mark_dirty(q, t);
+	if (entry & QCOW2_OFLAG_COMPRESSED) {
+		coff = entry & q->coffset_mask;
+		csize = (((entry >> q->csize_shift) & q->csize_mask) + 1) * 512 -
+			(coff & 511);
+		return qcow2_defer_free(q, coff, csize, false);
+	}
+	off = entry & QCOW2_OFFSET_MASK;
+	if (off)
+		return qcow2_defer_free(q, off, q->cluster_size, true);
+	return 0;
+}
+
+static int unmap_one(struct qcow2 *q, u64 pos, bool zeroes)
+{
+	struct qcow2_inflight f;
+	int ret;
+
+	mutex_lock(&q->lock);
+	inflight_enter(q, pos >> q->cluster_bits, &f);
+	ret = unmap_cluster(q, pos, zeroes);
+	mutex_unlock(&q->lock);
+	inflight_leave(q, &f);
+	return ret;
+}
+
+/*
+ * Discard drops whole clusters (partial ones are left alone); write
+ * zeroes uses the zero flag on whole clusters of v3 images and writes
+ * zeros everywhere else.
+ */
+int qcow2_discard(struct qcow2 *q, u64 pos, u64 len, bool zeroes)
+{
+	u64 end = pos + len, n;
+	int ret;
+
+	if (q->ro)
+		return -EROFS;
+	while (pos < end) {
+		n = min_t(u64, end - pos, q->cluster_size - qcow2_cl_off(q, pos));
+		if (n == q->cluster_size && (!zeroes || q->version >= 3))
+			ret = unmap_one(q, pos, zeroes);
+		else if (zeroes)
+			ret = qcow2_write(q, NULL, pos, n);
+		else
+			ret = 0;
+		if (ret)
+			return ret;
+		pos += n;
+	}
+	return 0;
+}

@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qcow2-refcount.c: refcounts of host clusters and cluster allocation.
+ * Everything here runs with q->lock held.
+ */
+#include <linux/slab.h>
+#include <linux/falloc.h>
+#include "qcow2.h"
+#include "compat.h"
+
+static u64 rb_get(struct qcow2 *q, const void *blk, u64 i)
+{
+	const u8 *b = blk;
+	u32 bits, shift;
+
+	switch (q->refcount_order) {
+	case 3:
+		return b[i];
+	case 4:
+		return get_unaligned_be16(b + i * 2);
+	case 5:
+		return get_unaligned_be32(b + i * 4);
+	case 6:
+		return get_unaligned_be64(b + i * 8);
+	default:
+		bits = 1U << q->refcount_order;
+		shift = (i * bits) % 8;
+		return (b[i * bits / 8] >> shift) & ((1U << bits) - 1);
+	}
+}
+
+static void rb_set(struct qcow2 *q, void *blk, u64 i, u64 v)
+{
+	u8 *b = blk;
+	u32 bits, shift, mask;
+
+	switch (q->refcount_order) {
+	case 3:
+		b[i] = v;
+		break;
+	case 4:
+		put_unaligned_be16(v, b + i * 2);
+		break;
+	case 5:
+		put_unaligned_be32(v, b + i * 4);
+		break;
+	case 6:
+		put_unaligned_be64(v, b + i * 8);
+		break;
+	default:
+		bits = 1U << q->refcount_order;
+		shift = (i * bits) % 8;
+		mask = ((1U << bits) - 1) << shift;
+		b[i * bits / 8] = (b[i * bits / 8] & ~mask) | ((v << shift) & mask);
+		break;
+	}
+}
+
+/* The refcount block covering @cluster, or NULL (*t) when there is none. */
+static int get_block(struct qcow2 *q, u64 cluster, struct qcow2_table **t)
+{
+	u64 idx = cluster >> q->rb_bits;
+	u64 off;
+
+	*t = NULL;
+	if (idx >= q->rt_entries || !q->rt[idx])
+		return 0;
+	off = q->rt[idx] & ~QCOW2_RT_RESERVED;
+	return qcow2_cache_get(q, &q->rbc, off, false, t);
+}
+
+int qcow2_get_refcount(struct qcow2 *q, u64 cluster, u64 *ref)
+{
+	struct qcow2_table *t;
+	int ret = get_block(q, cluster, &t);
+
+	*ref = 0;
+	if (ret || !t)
+		return ret;
+	*ref = rb_get(q, t->data, cluster & ((1ULL << q->rb_bits) - 1));
+	return 0;
+}
+
+static void account(struct qcow2 *q, u64 cluster, u64 old, u64 new)
+{
+	if (!old && new) {
+		q->nr_allocated++;
+		if (q->nr_free && cluster < (q->alloc_end >> q->cluster_bits))
+			q->nr_free--;
+	} else if (old && !new) {
+		q->nr_allocated--;
+		q->nr_free++;
+		q->free_hint = min(q->free_hint, cluster);
+	}
+}
+
+/* Add @delta to the refcount of every cluster in [offset, offset + len). */
+int qcow2_update_refcount(struct qcow2 *q, u64 offset, u64 len, int delta)
+{
+	u64 c, first = offset >> q->cluster_bits;
+	u64 last = (offset + len - 1) >> q->cluster_bits;
+	struct qcow2_table *t;
+	u64 idx, ref, new;
+	int ret;
+
+	for (c = first; c <= last; c++) {
+		ret = get_block(q, c, &t);
+		if (ret)
+			return ret;
+		if (!t) {
+			qcow2_err(q, "no refcount block for cluster %llu", c);
+			return -EIO;
+		}
+		idx = c & ((1ULL << q->rb_bits) - 1);
+		ref = rb_get(q, t->data, idx);
+		if ((delta < 0 && !ref) ||
+		    (delta > 0 && ref == q->refcount_max)) {
+			qcow2_err(q, "refcount of cluster %llu %s", c,
+				  ref ? "overflows" : "underflows");
+			return -EIO;
+		}
+		new = delta < 0 ? ref - 1 : ref + 1;
+		rb_set(q, t->data, idx, new);
+		qcow2_cache_mark_dirty(q, t);
+		account(q, c, ref, new);
+	}
+	return 0;
+}
+
+/* A new refcount block for the range starting at cluster @c, placed at @c. */
+static int new_refblock(struct qcow2 *q, u64 c)
+{
+	u64 idx = c >> q->rb_bits;
+	struct qcow2_table *t;
+	int ret;
+
+	if (idx >= q->rt_entries) {
+		qcow2_err(q, "refcount table full, image cannot grow further");
+		return -ENOSPC;
+	}
+	if ((idx << q->rb_bits) != c) {
+		qcow2_err(q, "clusters below %llu have no refcount block", c);
+		return -EIO;
+	}
+	ret = qcow2_cache_get(q, &q->rbc, c << q->cluster_bits, true, &t);
+	if (ret)
+		return ret;
+	rb_set(q, t->data, 0, 1);
+	qcow2_cache_mark_dirty(q, t);
+	q->rt[idx] = c << q->cluster_bits;
+	q->rt_dirty = true;
+	q->alloc_end = (c + 1) << q->cluster_bits;
+	q->nr_allocated++;
+	return 0;
+}
+
+/* Allocate one host cluster: a free one if any, else at the end of file. */
+int qcow2_alloc_cluster(struct qcow2 *q, u64 *offset)
+{
+	u64 end = q->alloc_end >> q->cluster_bits;
+	u64 c, ref, idx;
+	int ret;
+
+	for (c = q->free_hint; c < end; c++) {
+		idx = c >> q->rb_bits;
+		if (idx >= q->rt_entries || !q->rt[idx]) {
+			/* no refcounts here: never hand these out */
+			c = ((idx + 1) << q->rb_bits) - 1;
+			continue;
+		}
+		ret = qcow2_get_refcount(q, c, &ref);
+		if (ret)
+			return ret;
+		if (!ref && !qcow2_overlaps_meta(q, c << q->cluster_bits,
+						 q->cluster_size))
+			goto found;
+	}
+	q->free_hint = end;
+	c = end;
+	idx = c >> q->rb_bits;
+	if (idx >= q->rt_entries || !q->rt[idx]) {
+		ret = new_refblock(q, c);
+		if (ret)
+			return ret;
+		c++;
+		q->free_hint = c;
+	}
+found:
+	ret = qcow2_update_refcount(q, c << q->cluster_bits, q->cluster_size, 1);
+	if (ret)
+		return ret;
+	if (c >= (q->alloc_end >> q->cluster_bits))
+		q->alloc_end = (c + 1) << q->cluster_bits;
+	q->free_hint = max(q->free_hint, c + 1);
+	*offset = c << q->cluster_bits;
+	return 0;
+}
+
+int qcow2_defer_free(struct qcow2 *q, u64 offset, u64 len, bool punch)
+{
+	struct qcow2_deferred *d = kmalloc(sizeof(*d), GFP_KERNEL);
+
+	if (!d)
+		return -ENOMEM;
+	d->offset = offset;
+	d->len = len;
+	d->punch = punch;
+	list_add_tail(&d->list, &q->deferred);
+	q->meta_dirty = true;
+	return 0;
+}
+
+/* Called by the flush sequence once no durable L2/L1 entry needs them. */
+int qcow2_apply_deferred(struct qcow2 *q)
+{
+	struct qcow2_deferred *d, *tmp;
+	u64 ref;
+	int ret;
+
+	list_for_each_entry_safe(d, tmp, &q->deferred, list) {
+		ret = qcow2_update_refcount(q, d->offset, d->len, -1);
+		if (ret)
+			return ret;
+		if (d->punch && !qcow2_get_refcount(q, d->offset >> q->cluster_bits,
+						    &ref) && !ref)
+			vfs_fallocate(q->file,
+				      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      d->offset, d->len);
+		list_del(&d->list);
+		kfree(d);
+	}
+	return 0;
+}
+
+/* Count used and free clusters once at open; kept up to date afterwards. */
+int qcow2_count_clusters(struct qcow2 *q)
+{
+	u64 end = q->alloc_end >> q->cluster_bits;
+	u64 per = 1ULL << q->rb_bits;
+	u64 idx, i, n, ref;
+	struct qcow2_table *t;
+	bool first_free = true;
+	int ret;
+
+	q->nr_allocated = 0;
+	q->free_hint = end;
+	for (idx = 0; idx < q->rt_entries && (idx << q->rb_bits) < end; idx++) {
+		if (!q->rt[idx])
+			continue;
+		ret = qcow2_cache_get(q, &q->rbc, q->rt[idx] & ~QCOW2_RT_RESERVED,
+				      false, &t);
+		if (ret)
+			return ret;
+		n = min(per, end - (idx << q->rb_bits));
+		for (i = 0; i < n; i++) {
+			ref = rb_get(q, t->data, i);
+			if (ref)
+				q->nr_allocated++;
+			else if (first_free) {
+				q->free_hint = (idx << q->rb_bits) + i;
+				first_free = false;
+			}
+		}
+	}
+	q->nr_free = end > q->nr_allocated ? end - q->nr_allocated : 0;
+	return 0;
+}

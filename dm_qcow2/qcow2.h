@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * qcow2.h: in-memory state of one QCOW2 image opened by dm-qcow2.
+ *
+ * The format is QEMU's docs/interop/qcow2.txt. Every field read from the
+ * image is treated as hostile: it is bounds-checked before use.
+ */
+#ifndef DM_QCOW2_H
+#define DM_QCOW2_H
+
+#include <linux/types.h>
+#include <linux/fs.h>
+#include <linux/mutex.h>
+#include <linux/list.h>
+#include <linux/wait.h>
+#include <linux/uio.h>
+#include <linux/ratelimit.h>
+#include <linux/bvec.h>
+
+#define DM_MSG_PREFIX "qcow2"
+
+#define QCOW2_MAGIC		0x514649fbU	/* "QFI\xfb" */
+#define QCOW2_HDR_V2_LEN	72
+#define QCOW2_HDR_V3_LEN	104
+
+#define QCOW2_INCOMPAT_DIRTY	(1ULL << 0)
+#define QCOW2_INCOMPAT_CORRUPT	(1ULL << 1)
+#define QCOW2_INCOMPAT_DATA_FILE (1ULL << 2)
+#define QCOW2_INCOMPAT_COMPR	(1ULL << 3)
+#define QCOW2_INCOMPAT_EXTL2	(1ULL << 4)
+#define QCOW2_INCOMPAT_KNOWN	0x1fULL
+#define QCOW2_AUTOCLEAR_BITMAPS	(1ULL << 0)
+
+#define QCOW2_EXT_END		0x00000000U
+#define QCOW2_EXT_BACKING_FMT	0xe2792acaU
+#define QCOW2_EXT_FEATURES	0x6803f857U
+#define QCOW2_EXT_BITMAPS	0x23852875U
+#define QCOW2_EXT_CRYPTO	0x0537be77U
+#define QCOW2_EXT_DATA_FILE	0x44415441U
+
+#define QCOW2_OFLAG_COPIED	(1ULL << 63)
+#define QCOW2_OFLAG_COMPRESSED	(1ULL << 62)
+#define QCOW2_OFLAG_ZERO	(1ULL << 0)
+#define QCOW2_OFFSET_MASK	0x00fffffffffffe00ULL
+#define QCOW2_L1_RESERVED	0x7f000000000001ffULL
+#define QCOW2_L2_RESERVED	0x3f000000000001feULL
+#define QCOW2_RT_RESERVED	0x00000000000001ffULL
+
+#define QCOW2_MAX_L1_BYTES	(32U << 20)	/* as QEMU */
+#define QCOW2_MAX_RT_BYTES	(8U << 20)	/* as QEMU */
+#define QCOW2_SUBCLUSTERS	32
+
+#define QCOW2_COMPR_DEFLATE	0
+#define QCOW2_COMPR_ZSTD	1
+
+/* What a guest range maps to, within one cluster. */
+enum qcow2_kind {
+	QC_UNALLOC,	/* backing file or zeros */
+	QC_ZERO,	/* reads as zeros */
+	QC_DATA,	/* host data at host offset */
+	QC_COMPRESSED,	/* compressed cluster */
+};
+
+struct qcow2_map {
+	enum qcow2_kind kind;
+	u64 entry;	/* raw L2 entry (standard part) */
+	u64 bitmap;	/* extended L2 bitmap, else 0 */
+	u64 host;	/* host offset of the range start for QC_DATA */
+	u32 len;	/* bytes from the request position with this kind */
+	bool copied;	/* cluster (and its L2 table) writable in place */
+};
+
+/* One cached metadata table: an L2 table or a refcount block. */
+struct qcow2_table {
+	struct hlist_node hnode;
+	struct list_head lru;
+	u64 offset;
+	bool dirty;
+	void *data;
+};
+
+#define QCOW2_CACHE_HBITS 8
+struct qcow2_cache {
+	struct hlist_head hash[1 << QCOW2_CACHE_HBITS];
+	struct list_head lru;	/* most recently used first */
+	unsigned int nr, max;
+	bool is_l2;
+};
+
+/* A refcount decrement held back until the L2/L1 change is durable. */
+struct qcow2_deferred {
+	struct list_head list;
+	u64 offset, len;
+	bool punch;
+};
+
+/* A guest cluster whose allocation (or copy-on-write) is in flight. */
+struct qcow2_inflight {
+	struct list_head list;
+	u64 vcluster;
+};
+
+struct qcow2 {
+	struct file *file;
+	const char *path;
+	bool ro;
+	bool direct;
+	struct qcow2 *parent;	/* the image this one backs, or NULL */
+
+	/* header, validated */
+	u32 version;
+	u32 cluster_bits;
+	u32 cluster_size;
+	u64 size;			/* virtual size in bytes */
+	u64 incompat, compat, autoclear;
+	u32 header_length;
+	u8 compression_type;
+	u64 backing_name_offset;
+	u32 backing_name_len;
+	u32 nb_snapshots;
+	u64 snapshots_offset;
+	bool ext_l2;
+	u32 l2_entry_shift;		/* 3 or 4 */
+	u32 l2_bits;			/* log2 of entries per L2 table */
+	u32 subc_bits;			/* log2 of subcluster size */
+	u32 refcount_order;
+	u32 rb_bits;			/* log2 of refcounts per block */
+	u64 refcount_max;
+	u32 csize_shift;
+	u64 csize_mask;
+	u64 coffset_mask;
+
+	/* bitmaps extension */
+	bool has_bitmaps;
+	u32 nb_bitmaps;
+	u64 bitmap_dir_offset, bitmap_dir_size;
+	bool header_updated;		/* autoclear/bitmaps written once */
+
+	/* tables held in memory (CPU byte order), protected by lock */
+	u32 l1_size;
+	u64 l1_offset;
+	u64 *l1;
+	bool l1_dirty;
+	u64 rt_offset;
+	u32 rt_clusters;
+	u64 rt_entries;
+	u64 *rt;
+	bool rt_dirty;
+
+	struct qcow2_cache l2c;
+	struct qcow2_cache rbc;
+
+	/*
+	 * lock protects: l1, rt, both caches, alloc_end, free_hint,
+	 * nr_allocated/nr_free, inflight, deferred and the dirty flags.
+	 */
+	struct mutex lock;
+	u64 alloc_end;			/* next append offset (cluster aligned) */
+	u64 free_hint;			/* lowest cluster index maybe free */
+	u64 nr_allocated, nr_free;
+	struct list_head inflight;
+	wait_queue_head_t alloc_wq;
+	struct list_head deferred;
+	bool meta_dirty;		/* something awaits a flush */
+
+	/* backing chain: a qcow2 image, or a raw file */
+	struct qcow2 *bq;
+	struct file *braw;
+
+	/* decompression, serialised by zlock */
+	struct mutex zlock;
+	void *zws;
+	void *zbuf;			/* decompressed cluster */
+	void *cbuf;			/* compressed input */
+	size_t cbuf_size;
+	u64 zentry;			/* entry whose data zbuf holds, or 0 */
+
+	atomic64_t hits, misses, errors;
+	struct ratelimit_state rs;
+};
+
+static inline u64 qcow2_cl_off(struct qcow2 *q, u64 pos)
+{
+	return pos & ((u64)q->cluster_size - 1);
+}
+
+static inline u64 qcow2_cl_align(struct qcow2 *q, u64 pos)
+{
+	return pos & ~((u64)q->cluster_size - 1);
+}
+
+void qcow2_err(struct qcow2 *q, const char *fmt, ...);
+
+/* qcow2-header.c */
+int qcow2_open_image(struct qcow2 *q, const char *path, bool ro,
+		     char **error);
+void qcow2_close_image(struct qcow2 *q);
+void qcow2_set_cache_size(struct qcow2 *q, unsigned int bytes);
+int qcow2_update_header_for_write(struct qcow2 *q);
+struct qcow2_kiter {
+	struct iov_iter it;
+	struct bio_vec *bv;
+	struct bio_vec stack[4];
+};
+
+int qcow2_kiter_init(struct qcow2_kiter *ki, void *buf, size_t len,
+		     bool write);
+void qcow2_kiter_free(struct qcow2_kiter *ki);
+ssize_t qcow2_file_io(struct file *f, void *buf, size_t len, loff_t pos,
+		      bool write);
+int qcow2_file_rw(struct qcow2 *q, struct file *f, void *buf, size_t len,
+		  loff_t pos, bool write);
+u64 qcow2_file_size(struct file *f);
+void *qcow2_alloc_buf(size_t len);
+bool qcow2_overlaps_meta(struct qcow2 *q, u64 off, u64 len);
+
+/* qcow2-cache.c */
+void qcow2_cache_init(struct qcow2_cache *c, unsigned int max, bool is_l2);
+void qcow2_cache_destroy(struct qcow2_cache *c);
+int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, u64 offset,
+		    bool fresh, struct qcow2_table **out);
+void qcow2_cache_mark_dirty(struct qcow2 *q, struct qcow2_table *t);
+int qcow2_cache_write_dirty(struct qcow2 *q, struct qcow2_cache *c);
+bool qcow2_cache_has_dirty(struct qcow2_cache *c);
+int qcow2_flush_meta(struct qcow2 *q);
+int qcow2_flush(struct qcow2 *q);
+
+/* qcow2-refcount.c */
+int qcow2_get_refcount(struct qcow2 *q, u64 cluster, u64 *ref);
+int qcow2_update_refcount(struct qcow2 *q, u64 offset, u64 len, int delta);
+int qcow2_alloc_cluster(struct qcow2 *q, u64 *offset);
+int qcow2_defer_free(struct qcow2 *q, u64 offset, u64 len, bool punch);
+int qcow2_apply_deferred(struct qcow2 *q);
+int qcow2_count_clusters(struct qcow2 *q);
+
+/* qcow2-io.c */
+int qcow2_read(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len);
+int qcow2_write(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len);
+int qcow2_discard(struct qcow2 *q, u64 pos, u64 len, bool zeroes);
+
+/* qcow2-compress.c */
+int qcow2_decompress(struct qcow2 *q, u64 entry);
+void qcow2_compress_free(struct qcow2 *q);
+
+#endif /* DM_QCOW2_H */
