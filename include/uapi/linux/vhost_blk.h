@@ -24,12 +24,19 @@
  * open mode decides read-only (O_RDONLY gives a read-only device). fd -1
  * unsets the backend; this drains every in-flight request before it
  * returns. Replacing one backend by another also drains the old one.
+ * Needs VHOST_SET_OWNER first (-EPERM otherwise). Only the virtqueues
+ * whose rings are set up (VHOST_SET_VRING_NUM/ADDR) when the backend is
+ * set are served; set the features and rings first.
  */
 #define VHOST_BLK_SET_BACKEND	_IOW(VHOST_VIRTIO, 0x50, int)
 
 /*
  * Number of worker threads the virtqueues are spread over (1 to
- * VHOST_BLK_MAX_WORKERS, default 1). Only while no backend is set.
+ * VHOST_BLK_MAX_WORKERS, default 1): virtqueue i is served by worker
+ * i % N. Only after VHOST_SET_OWNER and while no backend is set (-EBUSY).
+ * On kernels whose vhost core has per-virtqueue workers this creates N
+ * core workers (as VHOST_NEW_WORKER + VHOST_ATTACH_VRING_WORKER would);
+ * on 6.1 the module runs its own threads in the owner's address space.
  */
 #define VHOST_BLK_SET_WORKERS	_IOW(VHOST_VIRTIO, 0x51, __u32)
 
@@ -54,10 +61,14 @@ struct vhost_blk_config {
 	__u32 discard_granularity;	/* bytes */
 	__u32 flags;			/* VHOST_BLK_CONFIG_F_* */
 	__u32 num_queues;		/* virtqueues offered */
-	__u32 reserved[5];
+	/* bytes: data segments start and end on this boundary, else IOERR */
+	__u32 seg_alignment;
+	__u32 max_discard_seg;		/* discard/write-zeroes segments */
+	__u32 reserved[3];
 };
 #define VHOST_BLK_CONFIG_F_RO		(1U << 0)
 #define VHOST_BLK_CONFIG_F_FLUSH	(1U << 1)
+/* -ENXIO while no backend is set. */
 #define VHOST_BLK_GET_CONFIG	_IOR(VHOST_VIRTIO, 0x53, struct vhost_blk_config)
 
 #endif /* _UAPI_LINUX_VHOST_BLK_H */

@@ -1,0 +1,29 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# vhost_blk module check: vhost_blk_core on a brd device and on a raw file,
+# with one and with several workers. Each run prints its own KTAP as
+# comments; this script reports one result per run.
+dir=$(cd "$(dirname "$0")" && pwd)
+. "$dir/../lib/ktap.sh"
+
+ktap_header
+[ -e /dev/vhost-blk ] || ktap_skip_all "no /dev/vhost-blk"
+modprobe brd rd_nr=1 rd_size=65536 || ktap_skip_all "no brd"
+img=$(mktemp /tmp/vblk-core.XXXXXX)
+truncate -s 64M "$img"
+ktap_plan 4
+
+run() {
+	local name=$1; shift
+	local out rc
+	out=$("$dir/vhost_blk_core" "$@" 2>&1); rc=$?
+	echo "$out" | sed 's/^/# /'
+	if [ $rc = 0 ]; then ktap_ok "$name"; else ktap_fail "$name" "exit $rc"; fi
+}
+run "brd, 1 worker" /dev/ram0
+run "brd, 3 workers" --workers 3 /dev/ram0
+run "raw file, 1 worker" "$img"
+run "raw file, 2 workers" --workers 2 "$img"
+rm -f "$img"
+rmmod brd 2>/dev/null
+ktap_finish

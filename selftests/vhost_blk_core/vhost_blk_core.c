@@ -1,0 +1,539 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhost_blk_core: a minimal guest for /dev/vhost-blk, to check the kernel
+ * module on its own (the full guest-side library is tools/libvblk).
+ *
+ *   vhost_blk_core [--workers N] BACKEND
+ *
+ * Guest memory is a memfd; split rings of 64 entries on 3 virtqueues.
+ * Prints KTAP: every request type, data compared with the backend read
+ * directly, the hostile requests with their expected status, the dirty
+ * log of an IN request, unset/reset of the backend, a descriptor loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <linux/vhost.h>
+#include "../../include/uapi/linux/vhost_blk.h"
+
+#define MEM_SIZE	(16u << 20)
+#define QSZ		64
+#define NVQ		3
+#define DATA		(1u << 20)	/* gpa of the data area */
+#define SER		"vhost-blk-core-test!"	/* 20 bytes, no NUL */
+
+struct vq {
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint64_t gpa;		/* of desc; avail +0x1000, used +0x2000 */
+	int kick, call, err;
+	uint16_t avail_idx, used_idx;
+};
+
+static uint8_t *mem;
+static int dev = -1;
+static struct vq vqs[NVQ];
+static int nfail, ntest;
+static uint64_t features = 1ULL << VIRTIO_F_VERSION_1;
+
+static void ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%sok %d ", cond ? "" : "not ", ++ntest);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (!cond)
+		nfail++;
+}
+
+static void die(const char *what)
+{
+	printf("Bail out! %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static void *gpa(uint64_t a)
+{
+	return mem + a;
+}
+
+static void setup_vq(int i)
+{
+	struct vq *q = &vqs[i];
+	struct vhost_vring_state num = { i, QSZ }, base = { i, 0 };
+	struct vhost_vring_file f = { i, -1 };
+	struct vhost_vring_addr a = { .index = i };
+
+	memset(q, 0, sizeof(*q));
+	q->gpa = 0x10000 + i * 0x4000;
+	q->desc = gpa(q->gpa);
+	q->avail = gpa(q->gpa + 0x1000);
+	q->used = gpa(q->gpa + 0x2000);
+	memset(q->desc, 0, 0x3000);
+	a.desc_user_addr = (uintptr_t)q->desc;
+	a.avail_user_addr = (uintptr_t)q->avail;
+	a.used_user_addr = (uintptr_t)q->used;
+	a.log_guest_addr = q->gpa + 0x2000;
+	a.flags = 1 << VHOST_VRING_F_LOG;
+	if (ioctl(dev, VHOST_SET_VRING_NUM, &num) ||
+	    ioctl(dev, VHOST_SET_VRING_BASE, &base) ||
+	    ioctl(dev, VHOST_SET_VRING_ADDR, &a))
+		die("vring setup");
+	q->kick = eventfd(0, EFD_NONBLOCK);
+	q->call = eventfd(0, EFD_NONBLOCK);
+	q->err = eventfd(0, EFD_NONBLOCK);
+	f.fd = q->call;
+	if (ioctl(dev, VHOST_SET_VRING_CALL, &f))
+		die("SET_VRING_CALL");
+	f.fd = q->err;
+	if (ioctl(dev, VHOST_SET_VRING_ERR, &f))
+		die("SET_VRING_ERR");
+	f.fd = q->kick;
+	if (ioctl(dev, VHOST_SET_VRING_KICK, &f))
+		die("SET_VRING_KICK");
+}
+
+static uint8_t *log_bits;
+
+static void open_dev(void)
+{
+	struct vhost_memory *m;
+	uint64_t lb;
+
+	dev = open("/dev/vhost-blk", O_RDWR);
+	if (dev < 0)
+		die("open /dev/vhost-blk");
+	if (ioctl(dev, VHOST_SET_OWNER))
+		die("SET_OWNER");
+	m = calloc(1, sizeof(*m) + sizeof(m->regions[0]));
+	m->nregions = 1;
+	m->regions[0].guest_phys_addr = 0;
+	m->regions[0].memory_size = MEM_SIZE;
+	m->regions[0].userspace_addr = (uintptr_t)mem;
+	if (ioctl(dev, VHOST_SET_MEM_TABLE, m))
+		die("SET_MEM_TABLE");
+	free(m);
+	lb = (uintptr_t)log_bits;
+	if (ioctl(dev, VHOST_SET_LOG_BASE, &lb))
+		die("SET_LOG_BASE");
+	if (ioctl(dev, VHOST_SET_FEATURES, &features))
+		die("SET_FEATURES");
+}
+
+static int set_backend(int fd)
+{
+	return ioctl(dev, VHOST_BLK_SET_BACKEND, &fd) ? -errno : 0;
+}
+
+/* A descriptor: gpa, length, device-writable. */
+struct seg {
+	uint64_t a;
+	uint32_t len;
+	int wr;
+};
+
+static void post(int qi, const struct seg *s, int n, int loop)
+{
+	struct vq *q = &vqs[qi];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		q->desc[i].addr = s[i].a;
+		q->desc[i].len = s[i].len;
+		q->desc[i].flags = (s[i].wr ? VRING_DESC_F_WRITE : 0) |
+				   (i + 1 < n || loop ? VRING_DESC_F_NEXT : 0);
+		q->desc[i].next = loop && i + 1 == n ? 0 : i + 1;
+	}
+	q->avail->ring[q->avail_idx % QSZ] = 0;
+	__atomic_store_n(&q->avail->idx, ++q->avail_idx, __ATOMIC_RELEASE);
+	eventfd_write(q->kick, 1);
+}
+
+/* Wait for the next used entry; returns its length or -1 on timeout. */
+static int reap(int qi, int ms)
+{
+	struct vq *q = &vqs[qi];
+	struct pollfd p = { q->call, POLLIN, 0 };
+	eventfd_t v;
+	int len;
+
+	while (__atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE) ==
+	       q->used_idx) {
+		if (poll(&p, 1, ms) <= 0)
+			return -1;
+		eventfd_read(q->call, &v);
+	}
+	len = q->used->ring[q->used_idx % QSZ].len;
+	q->used_idx++;
+	return len;
+}
+
+#define HDR	0x8000	/* gpa of the header, per vq: + qi * 0x100 */
+#define ST	0x9000	/* gpa of the status byte, per vq */
+
+/* One request; returns the status byte or -1 (no completion). */
+static int timeout_ms = 5000;
+
+static int rq(int qi, uint32_t type, uint64_t sector, uint64_t data,
+	      uint32_t len, int data_wr)
+{
+	struct virtio_blk_outhdr *h = gpa(HDR + qi * 0x100);
+	uint8_t *st = gpa(ST + qi * 0x100);
+	struct seg s[3];
+	int n = 0;
+
+	h->type = type;
+	h->ioprio = 0;
+	h->sector = sector;
+	*st = 0xee;
+	s[n++] = (struct seg){ HDR + qi * 0x100, sizeof(*h), 0 };
+	if (len)
+		s[n++] = (struct seg){ data, len, data_wr };
+	s[n++] = (struct seg){ ST + qi * 0x100, 1, 1 };
+	post(qi, s, n, 0);
+	if (reap(qi, timeout_ms) < 0)
+		return -1;
+	return *st;
+}
+
+static void fill(uint64_t a, uint32_t len, unsigned int seed)
+{
+	uint32_t i;
+
+	for (i = 0; i < len; i++)
+		mem[a + i] = (uint8_t)(seed * 131 + i * 7 + (i >> 9));
+}
+
+static int backend_read(const char *path, void *buf, size_t len, off_t off)
+{
+	int fd = open(path, O_RDONLY | O_DIRECT);
+	ssize_t r;
+
+	if (fd < 0)
+		fd = open(path, O_RDONLY);
+	r = pread(fd, buf, len, off);
+	close(fd);
+	return r == (ssize_t)len ? 0 : -1;
+}
+
+static void test_rw(const char *path, uint64_t cap)
+{
+	static uint8_t direct[65536] __attribute__((aligned(4096)));
+	uint32_t lens[] = { 512, 4096, 65536 };
+	unsigned int i;
+	int s1, s2;
+
+	for (i = 0; i < 3; i++) {
+		uint64_t sec = 8 + i * 256;
+
+		fill(DATA, lens[i], i + 1);
+		s1 = rq(0, VIRTIO_BLK_T_OUT, sec, DATA, lens[i], 0);
+		memset(gpa(DATA + 0x40000), 0, lens[i]);
+		s2 = rq(0, VIRTIO_BLK_T_IN, sec, DATA + 0x40000, lens[i], 1);
+		ok(s1 == 0 && s2 == 0 &&
+		   !memcmp(gpa(DATA), gpa(DATA + 0x40000), lens[i]),
+		   "write+read %u bytes (status %d %d)", lens[i], s1, s2);
+		ok(!backend_read(path, direct, lens[i], sec * 512) &&
+		   !memcmp(direct, gpa(DATA), lens[i]),
+		   "backend holds the %u bytes written", lens[i]);
+	}
+	/* Last sectors of the device: inside, then one past. */
+	fill(DATA, 4096, 9);
+	ok(rq(0, VIRTIO_BLK_T_OUT, cap - 8, DATA, 4096, 0) == 0,
+	   "write of the last 4k");
+	ok(rq(0, VIRTIO_BLK_T_IN, cap - 7, DATA, 4096, 1) ==
+	   VIRTIO_BLK_S_IOERR, "read one sector past the end: IOERR");
+	ok(rq(0, VIRTIO_BLK_T_IN, ~0ULL - 3, DATA, 4096, 1) ==
+	   VIRTIO_BLK_S_IOERR, "sector near 2^64 (overflow): IOERR");
+	ok(rq(0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 0) == 0, "flush");
+}
+
+static void test_id(void)
+{
+	struct vhost_blk_serial s;
+	int st;
+
+	memcpy(s.id, SER, sizeof(s.id));
+	ok(!ioctl(dev, VHOST_BLK_SET_SERIAL, &s), "SET_SERIAL");
+	memset(gpa(DATA), 0, 64);
+	st = rq(0, VIRTIO_BLK_T_GET_ID, 0, DATA, 20, 1);
+	ok(st == 0 && !memcmp(gpa(DATA), SER, 20), "GET_ID returns the serial");
+}
+
+static void test_zeroes(uint32_t max_wz)
+{
+	struct virtio_blk_discard_write_zeroes *d = gpa(DATA + 0x80000);
+	static const uint8_t zero[8192];
+	struct seg s[3];
+	int st;
+
+	if (!max_wz) {
+		ok(1, "# SKIP write zeroes not offered");
+		ok(1, "# SKIP write zeroes not offered");
+		return;
+	}
+	fill(DATA, 8192, 5);
+	rq(0, VIRTIO_BLK_T_OUT, 64, DATA, 8192, 0);
+	d->sector = 64;
+	d->num_sectors = 16;
+	d->flags = 0;
+	*(struct virtio_blk_outhdr *)gpa(HDR) =
+		(struct virtio_blk_outhdr){ VIRTIO_BLK_T_WRITE_ZEROES, 0, 0 };
+	*(uint8_t *)gpa(ST) = 0xee;
+	s[0] = (struct seg){ HDR, 16, 0 };
+	s[1] = (struct seg){ DATA + 0x80000, sizeof(*d), 0 };
+	s[2] = (struct seg){ ST, 1, 1 };
+	post(0, s, 3, 0);
+	st = reap(0, 5000) < 0 ? -1 : *(uint8_t *)gpa(ST);
+	memset(gpa(DATA), 0xaa, 8192);
+	rq(0, VIRTIO_BLK_T_IN, 64, DATA, 8192, 1);
+	ok(st == 0 && !memcmp(gpa(DATA), zero, 8192),
+	   "write zeroes (status %d) reads back zeroes", st);
+	d->flags = 0x80;
+	*(struct virtio_blk_outhdr *)gpa(HDR) =
+		(struct virtio_blk_outhdr){ VIRTIO_BLK_T_WRITE_ZEROES, 0, 0 };
+	*(uint8_t *)gpa(ST) = 0xee;
+	post(0, s, 3, 0);
+	reap(0, 5000);
+	ok(*(uint8_t *)gpa(ST) == VIRTIO_BLK_S_UNSUPP,
+	   "write zeroes with unknown flag: UNSUPP");
+}
+
+static void test_hostile(void)
+{
+	struct seg s[3];
+	int len;
+
+	ok(rq(0, 77, 0, DATA, 512, 1) == VIRTIO_BLK_S_UNSUPP,
+	   "unknown type: UNSUPP");
+	ok(rq(0, VIRTIO_BLK_T_IN, 3, DATA + 100, 512, 1) == VIRTIO_BLK_S_IOERR,
+	   "misaligned buffer: IOERR");
+	ok(rq(0, VIRTIO_BLK_T_IN, 0, DATA, 100, 1) == VIRTIO_BLK_S_IOERR,
+	   "length not a multiple of 512: IOERR");
+	ok(rq(0, VIRTIO_BLK_T_IN, 0, DATA, 0, 0) == 0,
+	   "empty read: OK");
+	ok(rq(0, VIRTIO_BLK_T_IN, 0, DATA, 256u << 10, 1) ==
+	   VIRTIO_BLK_S_IOERR, "segment above size_max: IOERR");
+	ok(rq(0, VIRTIO_BLK_T_OUT, 0, DATA, 512, 1) == VIRTIO_BLK_S_IOERR,
+	   "write with device-writable data: IOERR");
+	ok(rq(0, VIRTIO_BLK_T_IN, 0, DATA, 512, 0) == VIRTIO_BLK_S_IOERR,
+	   "read with device-readable data: IOERR");
+
+	/* 8-byte header. */
+	*(uint32_t *)gpa(HDR) = VIRTIO_BLK_T_IN;
+	*(uint8_t *)gpa(ST) = 0xee;
+	s[0] = (struct seg){ HDR, 8, 0 };
+	s[1] = (struct seg){ ST, 1, 1 };
+	post(0, s, 2, 0);
+	len = reap(0, 5000);
+	ok(len == 1 && *(uint8_t *)gpa(ST) == VIRTIO_BLK_S_IOERR,
+	   "short header: IOERR");
+	/* Status byte read-only: nothing can be written, length 0. */
+	*(uint8_t *)gpa(ST) = 0xee;
+	s[0] = (struct seg){ HDR, 16, 0 };
+	s[1] = (struct seg){ ST, 1, 0 };
+	post(0, s, 2, 0);
+	len = reap(0, 5000);
+	ok(len == 0 && *(uint8_t *)gpa(ST) == 0xee,
+	   "read-only status: returned with length 0, untouched");
+	/* Status missing. */
+	s[0] = (struct seg){ HDR, 16, 0 };
+	post(0, s, 1, 0);
+	ok(reap(0, 5000) == 0, "missing status: returned with length 0");
+	/* Device still serves. */
+	ok(rq(0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 0) == 0,
+	   "queue still works after hostile requests");
+}
+
+static void test_log(void)
+{
+	uint64_t f = features | (1ULL << VHOST_F_LOG_ALL);
+	uint64_t dpage = (DATA + 0x20000) / 4096;
+	uint64_t upage = (vqs[0].gpa + 0x2000) / 4096;
+	int st;
+
+	ok(!ioctl(dev, VHOST_SET_FEATURES, &f), "SET_FEATURES with LOG_ALL");
+	memset(log_bits, 0, MEM_SIZE / 4096 / 8);
+	st = rq(0, VIRTIO_BLK_T_IN, 8, DATA + 0x20000, 8192, 1);
+	ok(st == 0 && (log_bits[dpage / 8] & (1 << dpage % 8)) &&
+	   (log_bits[(dpage + 1) / 8] & (1 << (dpage + 1) % 8)),
+	   "IN data pages dirty-logged");
+	ok(log_bits[upage / 8] & (1 << upage % 8), "used ring dirty-logged");
+	ok(log_bits[(ST / 4096) / 8] & (1 << (ST / 4096) % 8),
+	   "status byte dirty-logged");
+	memset(log_bits, 0, MEM_SIZE / 4096 / 8);
+	rq(0, VIRTIO_BLK_T_OUT, 8, DATA + 0x20000, 8192, 0);
+	ok(!(log_bits[dpage / 8] & (1 << dpage % 8)),
+	   "OUT data pages not logged");
+	ioctl(dev, VHOST_SET_FEATURES, &features);
+}
+
+/* Many requests on two queues at once. */
+static void test_mq(void)
+{
+	int i, q, bad = 0, done = 0;
+
+	for (i = 0; i < 40; i++) {
+		for (q = 0; q < 2; q++) {
+			uint64_t a = DATA + 0x100000 + q * 0x80000 +
+				     (i % 8) * 0x10000;
+			struct virtio_blk_outhdr *h = gpa(0xa000 + q * 0x800 +
+							  (i % 8) * 0x40);
+			struct vq *v = &vqs[q];
+			int d = (i % 8) * 3;
+
+			*(uint8_t *)gpa(0xa000 + q * 0x800 + (i % 8) * 0x40 +
+				       0x20) = 0xee;
+			h->type = VIRTIO_BLK_T_IN;
+			h->sector = 1024 + i * 16;
+			v->desc[d] = (struct vring_desc){ 0xa000 + q * 0x800 +
+				(i % 8) * 0x40, 16, VRING_DESC_F_NEXT, d + 1 };
+			v->desc[d + 1] = (struct vring_desc){ a, 8192,
+				VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, d + 2 };
+			v->desc[d + 2] = (struct vring_desc){ 0xa000 +
+				q * 0x800 + (i % 8) * 0x40 + 0x20, 1,
+				VRING_DESC_F_WRITE, 0 };
+			v->avail->ring[v->avail_idx % QSZ] = d;
+			__atomic_store_n(&v->avail->idx, ++v->avail_idx,
+					 __ATOMIC_RELEASE);
+			eventfd_write(v->kick, 1);
+		}
+		if (i % 8 == 7) {
+			for (q = 0; q < 2; q++) {
+				int k;
+
+				for (k = 0; k < 8; k++) {
+					if (reap(q, 5000) < 0)
+						bad++;
+					else
+						done++;
+				}
+				for (k = 0; k < 8; k++)
+					if (*(uint8_t *)gpa(0xa000 + q * 0x800 +
+							    k * 0x40 + 0x20))
+						bad++;
+			}
+		}
+	}
+	ok(!bad && done == 80, "80 reads on 2 queues (%d done, %d bad)",
+	   done, bad);
+}
+
+static void test_loop(void)
+{
+	struct seg s[2] = { { HDR + 0x200, 16, 0 }, { ST + 0x200, 1, 1 } };
+	struct pollfd p = { vqs[2].err, POLLIN, 0 };
+
+	post(2, s, 2, 1);
+	ok(poll(&p, 1, 5000) == 1 && reap(2, 200) < 0,
+	   "descriptor loop: vq error signalled, nothing used");
+}
+
+int main(int argc, char **argv)
+{
+	struct vhost_blk_config cfg;
+	const char *path;
+	int fd, rofd, workers = 1, i;
+	uint64_t f;
+
+	if (argc > 1 && !strcmp(argv[1], "--help")) {
+		printf("usage: %s [--workers N] BACKEND\n", argv[0]);
+		return 0;
+	}
+	if (argc > 3 && !strcmp(argv[1], "--workers")) {
+		workers = atoi(argv[2]);
+		argv += 2;
+		argc -= 2;
+	}
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s [--workers N] BACKEND\n", argv[0]);
+		return 2;
+	}
+	path = argv[1];
+	printf("TAP version 13\n1..48\n");
+	printf("# backend %s, %d worker(s)\n", path, workers);
+
+	fd = memfd_create("guest", 0);
+	if (fd < 0 || ftruncate(fd, MEM_SIZE))
+		die("memfd");
+	mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (mem == MAP_FAILED)
+		die("mmap");
+	log_bits = calloc(1, MEM_SIZE / 4096 / 8);
+	open_dev();
+
+	i = ioctl(dev, VHOST_GET_FEATURES, &f);
+	ok(!i && (f & (1ULL << VIRTIO_BLK_F_MQ)) &&
+	   (f & (1ULL << VHOST_F_LOG_ALL)),
+	   "GET_FEATURES offers MQ and LOG_ALL (0x%llx)",
+	   (unsigned long long)f);
+	ok(ioctl(dev, VHOST_BLK_GET_CONFIG, &cfg) && errno == ENXIO,
+	   "GET_CONFIG without backend: ENXIO");
+	ok(!ioctl(dev, VHOST_BLK_SET_WORKERS, &workers), "SET_WORKERS %d",
+	   workers);
+	for (i = 0; i < NVQ; i++)
+		setup_vq(i);
+
+	fd = open(path, O_RDWR);
+	rofd = open(path, O_RDONLY);
+	if (fd < 0 || rofd < 0)
+		die(path);
+	ok(set_backend(fd) == 0, "SET_BACKEND rw");
+	ok(set_backend(fd) == 0, "SET_BACKEND again (swap)");
+	i = ioctl(dev, VHOST_BLK_GET_CONFIG, &cfg);
+	ok(!i && cfg.capacity > 4096 &&
+	   cfg.seg_max && cfg.size_max >= 65536 && cfg.num_queues == 16 &&
+	   !(cfg.flags & VHOST_BLK_CONFIG_F_RO),
+	   "GET_CONFIG: %llu sectors, lbs %u, seg_max %u, size_max %u",
+	   (unsigned long long)cfg.capacity, cfg.logical_block_size,
+	   cfg.seg_max, cfg.size_max);
+	ok(ioctl(dev, VHOST_BLK_SET_WORKERS, &workers) && errno == EBUSY,
+	   "SET_WORKERS with a backend: EBUSY");
+
+	test_rw(path, cfg.capacity);
+	test_id();
+	test_zeroes(cfg.max_write_zeroes_sectors);
+	test_hostile();
+	test_log();
+	test_mq();
+
+	ok(set_backend(-1) == 0, "SET_BACKEND -1");
+	timeout_ms = 300;
+	ok(rq(0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 0) == -1,
+	   "no request served without a backend");
+	timeout_ms = 5000;
+	ok(set_backend(rofd) == 0, "SET_BACKEND read-only");
+	ok(reap(0, 5000) >= 0 && *(uint8_t *)gpa(ST) == 0,
+	   "pending flush served by the new backend");
+	ok(!ioctl(dev, VHOST_BLK_GET_CONFIG, &cfg) &&
+	   (cfg.flags & VHOST_BLK_CONFIG_F_RO), "GET_CONFIG: read-only");
+	ok(rq(0, VIRTIO_BLK_T_OUT, 0, DATA, 4096, 0) == VIRTIO_BLK_S_IOERR,
+	   "write to read-only backend: IOERR");
+	ok(rq(0, VIRTIO_BLK_T_IN, 0, DATA, 4096, 1) == 0,
+	   "read from read-only backend");
+	test_loop();
+	ok(rq(1, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 0) == 0,
+	   "other queues still served after a broken one");
+	ok(!ioctl(dev, VHOST_RESET_OWNER), "RESET_OWNER");
+	close(dev);
+	printf("# %d of %d failed\n", nfail, ntest);
+	return nfail ? 1 : 0;
+}

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhost-blk: regular file backend, for raw images without a loop device.
+ * Reads and writes are kiocbs on the guest's iovecs: direct I/O
+ * (asynchronous, ki_complete) when the file system supports O_DIRECT,
+ * buffered and synchronous otherwise. FLUSH is an fsync, DISCARD and
+ * WRITE_ZEROES are fallocate calls; those run synchronously on the
+ * worker.
+ */
+#include <linux/fs.h>
+#include <linux/falloc.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+#include "vhost_blk.h"
+
+int vhost_blk_file_open(struct vhost_blk_backend *be)
+{
+	struct inode *inode = file_inode(be->file);
+	struct block_device *sb_bdev = inode->i_sb->s_bdev;
+
+	be->capacity = i_size_read(inode) >> SECTOR_SHIFT;
+	be->lbs = SECTOR_SIZE;
+	be->pbs = PAGE_SIZE;
+	be->align_mask = SECTOR_SIZE - 1;
+	be->direct = be->file->f_mode & FMODE_CAN_ODIRECT;
+	if (sb_bdev && be->direct) {
+		/* Direct I/O must respect the device's alignment. */
+		be->lbs = bdev_logical_block_size(sb_bdev);
+		be->align_mask |= (be->lbs - 1) | bdev_dma_alignment(sb_bdev);
+	}
+	be->ro |= IS_RDONLY(inode);
+	if (be->file->f_op->fallocate) {
+		be->max_discard_sectors = VHOST_BLK_DISCARD_SECTORS;
+		be->max_wz_sectors = VHOST_BLK_WZ_SECTORS;
+		be->discard_granularity = inode->i_sb->s_blocksize;
+	}
+	return 0;
+}
+
+static void vhost_blk_file_complete(struct kiocb *iocb, long ret)
+{
+	struct vhost_blk_req *req = container_of(iocb, struct vhost_blk_req,
+						 iocb);
+
+	if (req->type == VIRTIO_BLK_T_OUT)
+		kiocb_end_write(iocb);
+	if (ret == req->len) {
+		req->status = VIRTIO_BLK_S_OK;
+		if (req->type == VIRTIO_BLK_T_IN)
+			req->written = req->len;
+	} else {
+		vhost_blk_warn("file %s at %llu: %ld\n",
+			       req->type == VIRTIO_BLK_T_IN ? "read" : "write",
+			       req->iocb.ki_pos, ret);
+		req->status = VIRTIO_BLK_S_IOERR;
+	}
+	vhost_blk_req_done(req);
+}
+
+static ssize_t vhost_blk_file_issue(struct vhost_blk_req *req, bool direct)
+{
+	struct file *file = req->be->file;
+	bool write = req->type == VIRTIO_BLK_T_OUT;
+	struct iov_iter iter;
+
+	iov_iter_init(&iter, write ? ITER_SOURCE : ITER_DEST, req->iov,
+		      req->ndata, req->len);
+	init_sync_kiocb(&req->iocb, file);
+	req->iocb.ki_pos = req->sector << SECTOR_SHIFT;
+	req->iocb.ki_complete = vhost_blk_file_complete;
+	if (direct)
+		req->iocb.ki_flags |= IOCB_DIRECT;
+	else
+		req->iocb.ki_flags &= ~IOCB_DIRECT;
+	if (write) {
+		req->iocb.ki_flags |= IOCB_WRITE;
+		return file->f_op->write_iter(&req->iocb, &iter);
+	}
+	return file->f_op->read_iter(&req->iocb, &iter);
+}
+
+static void vhost_blk_file_rw(struct vhost_blk_req *req)
+{
+	ssize_t ret;
+
+	/* The iovecs point into vq->iov: keep our own copy while in flight. */
+	req->iov = req->inline_iov;
+	if (req->ndata > VHOST_BLK_INLINE_IOV) {
+		req->iov = kmalloc_array(req->ndata, sizeof(*req->iov),
+					 GFP_KERNEL);
+		if (!req->iov) {
+			req->status = VIRTIO_BLK_S_IOERR;
+			vhost_blk_req_done(req);
+			return;
+		}
+	}
+	memcpy(req->iov, req->data, req->ndata * sizeof(*req->iov));
+	req->data = req->iov;
+
+	if (req->type == VIRTIO_BLK_T_OUT) {
+		init_sync_kiocb(&req->iocb, req->be->file);
+		kiocb_start_write(&req->iocb);
+	}
+	ret = vhost_blk_file_issue(req, req->be->direct);
+	/* Some file systems refuse direct I/O for this range: buffered. */
+	if (ret == -EINVAL && req->be->direct)
+		ret = vhost_blk_file_issue(req, false);
+	if (ret != -EIOCBQUEUED)
+		vhost_blk_file_complete(&req->iocb, ret);
+}
+
+static int vhost_blk_file_ranges(struct vhost_blk_req *req)
+{
+	struct file *file = req->be->file;
+	unsigned int i;
+	int r = 0;
+
+	for (i = 0; i < req->nranges && !r; i++) {
+		const struct vhost_blk_range *rg = &req->ranges[i];
+		loff_t off = rg->sector << SECTOR_SHIFT;
+		loff_t len = (loff_t)rg->nsect << SECTOR_SHIFT;
+		int punch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+
+		if (!len)
+			continue;
+		if (req->type == VIRTIO_BLK_T_WRITE_ZEROES && !rg->unmap) {
+			r = vfs_fallocate(file, FALLOC_FL_ZERO_RANGE |
+					  FALLOC_FL_KEEP_SIZE, off, len);
+			if (r != -EOPNOTSUPP)
+				continue;
+		}
+		/* A punched hole reads back as zeroes. */
+		r = vfs_fallocate(file, punch, off, len);
+	}
+	return r;
+}
+
+void vhost_blk_file_submit(struct vhost_blk_req *req)
+{
+	int r = 0;
+
+	switch (req->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		vhost_blk_file_rw(req);
+		return;
+	case VIRTIO_BLK_T_FLUSH:
+		r = vfs_fsync(req->be->file, 0);
+		break;
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		r = vhost_blk_file_ranges(req);
+		break;
+	}
+	if (r)
+		vhost_blk_warn("file request %u: %d\n", req->type, r);
+	req->status = r ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+	vhost_blk_req_done(req);
+}
+
+void vhost_blk_file_release(struct vhost_blk_req *req)
+{
+	if (req->iov && req->iov != req->inline_iov)
+		kfree(req->iov);
+}
