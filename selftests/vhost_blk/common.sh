@@ -56,6 +56,16 @@ backend_bytes() {
 	if [ -b "$1" ]; then blockdev --getsize64 "$1"; else stat -c %s "$1"; fi
 }
 
+# read_backend PATH OFFSET_MB COUNT_MB: bytes straight from the backend
+# (O_DIRECT on block devices so no stale page cache is read; files are
+# read through the page cache, which direct writes keep coherent, and
+# tmpfs has no O_DIRECT on 6.1)
+read_backend() {
+	local flag=
+	[ -b "$1" ] && flag=iflag=direct
+	dd if="$1" bs=1M skip="$2" count="$3" $flag status=none
+}
+
 # qsd_start SOCK QUEUES BLOCKDEV-ARGS...: qemu-storage-daemon exporting
 # node "disk" as vhost-user-blk on SOCK; its pid in QSD_PID.
 qsd_start() {
@@ -75,12 +85,17 @@ qsd_start() {
 	return 1
 }
 
-# Export a raw file or block device (O_DIRECT, native AIO where possible).
+# Export a raw file or block device: a block device with O_DIRECT and
+# native AIO; a file through the page cache (tmpfs has no O_DIRECT on 6.1).
 qsd_start_raw() {
-	local sock=$1 nq=$2 path=$3 drv=file
-	[ -b "$path" ] && drv=host_device
+	local sock=$1 nq=$2 path=$3 proto
+	if [ -b "$path" ]; then
+		proto="driver=host_device,cache.direct=on,aio=native"
+	else
+		proto="driver=file,cache.direct=off,aio=threads"
+	fi
 	qsd_start "$sock" "$nq" \
-		--blockdev "driver=$drv,node-name=proto,filename=$path,cache.direct=on,aio=native" \
+		--blockdev "$proto,node-name=proto,filename=$path" \
 		--blockdev "driver=raw,node-name=disk,file=proto"
 }
 
@@ -101,10 +116,15 @@ wait_gone() {
 	return 1
 }
 
-# fio_verify NAME ARGS...: fio with the vblk engine, verify=crc32c.
+# fio_vblk ARGS...: fio with the vblk engine, verify=crc32c; its output
+# is shown only on failure, and any failure is exit 1 (never 4 = skip).
 fio_vblk() {
-	fio --output-format=terse --terse-version=3 \
-		--ioengine=external:"$FIO_ENGINE" --thread \
-		--verify=crc32c --verify_fatal=1 --do_verify=1 \
-		--verify_backlog=0 "$@"
+	local log=$WORK/fio.log
+	if fio --ioengine=external:"$FIO_ENGINE" --thread \
+		--verify=crc32c --verify_fatal=1 --do_verify=1 "$@" >"$log" 2>&1; then
+		grep -E '^ *(read|write):' "$log" | head -2
+		return 0
+	fi
+	grep -vE '^ *(lat|clat|slat|bw|iops|cpu|IO depths|submit|complete|issued|latency|[0-9. ]+th|\|)' "$log" | tail -25
+	return 1
 }

@@ -18,10 +18,7 @@ fio4() {
 	shift 2
 	fio_vblk --name=v --filename="$target" --numjobs=4 --vblk_queues=4 \
 		--vblk_workers=2 --iodepth=128 --rw=randwrite --bsrange=4k-64k \
-		--size="$size" --offset_increment="$size" "$@" >"$WORK/fio.out" 2>&1
-	local rc=$?
-	[ $rc -eq 0 ] || tail -20 "$WORK/fio.out"
-	return $rc
+		--size="$size" --offset_increment="$size" "$@"
 }
 
 ktap_run "fio verify crc32c, iodepth 128, 4 queues onto brd" fio4 /dev/ram0 12M

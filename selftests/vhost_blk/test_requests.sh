@@ -40,36 +40,49 @@ range_status() {
 	[ "${lim:-0}" -gt 0 ] && echo 0 || echo $EX_UNSUPP
 }
 
+info_size() { "$VBLK" info "$1" | grep -q "^capacity: *$(($2 / 512)) sectors"; }
+rw_back() {
+	"$VBLK" write "$1" 1048576 <"$data" &&
+	"$VBLK" read "$1" 1048576 1048576 >"$out" && cmp "$data" "$out"
+}
+on_backend() { read_backend "$1" 1 1 | cmp - "$data"; }
+get_id() {
+	local id
+	id=$("$VBLK" id --serial vblk-serial-1234 "$1") || return 1
+	[ "$id" = vblk-serial-1234 ] || { echo "got '$id'"; return 1; }
+}
+wz_range() {
+	"$VBLK" write-zeroes "$1" 1048576 65536 &&
+	"$VBLK" read "$1" 1048576 65536 | cmp - <(head -c 65536 /dev/zero) &&
+	"$VBLK" read "$1" 1114112 4096 | cmp - <(tail -c +65537 "$data" | head -c 4096)
+}
+wz_unmap() {
+	"$VBLK" write "$1" 2097152 <"$data" &&
+	"$VBLK" write-zeroes --unmap "$1" 2097152 1048576 &&
+	read_backend "$1" 2 1 | cmp - <(head -c 1048576 /dev/zero)
+}
+ro_reads() {
+	"$VBLK" info --readonly "$1" | grep -q '^read-only: *yes' &&
+	"$VBLK" read --readonly "$1" 0 4096 >/dev/null
+}
+
 for b in "${backends[@]}"; do
 	n=$(basename "$b")
 	bytes=$(backend_bytes "$b")
-	check "$n: info reports the backend size" \
-		bash -c "\"$VBLK\" info \"$b\" | grep -q \"^capacity: *$((bytes / 512)) sectors\""
-	check "$n: write then read back 1 MiB" bash -c "
-		\"$VBLK\" write \"$b\" 1048576 <\"$data\" &&
-		\"$VBLK\" read \"$b\" 1048576 1048576 >\"$out\" && cmp \"$data\" \"$out\""
-	check "$n: the data is on the backend" \
-		bash -c "dd if=\"$b\" bs=1M skip=1 count=1 iflag=direct status=none | cmp - \"$data\""
-	check "$n: GET_ID returns the serial" \
-		bash -c "[ \"\$(\"$VBLK\" id --serial vblk-serial-1234 \"$b\")\" = vblk-serial-1234 ]"
+	check "$n: info reports the backend size" info_size "$b" "$bytes"
+	check "$n: write then read back 1 MiB" rw_back "$b"
+	check "$n: the data is on the backend" on_backend "$b"
+	check "$n: GET_ID returns the serial" get_id "$b"
 	check "$n: flush" "$VBLK" flush "$b"
-	check "$n: write-zeroes zeroes the range" bash -c "
-		\"$VBLK\" write-zeroes \"$b\" 1048576 65536 &&
-		\"$VBLK\" read \"$b\" 1048576 65536 | cmp - <(head -c 65536 /dev/zero) &&
-		\"$VBLK\" read \"$b\" 1114112 4096 | cmp - <(tail -c +65537 \"$data\" | head -c 4096)"
-	check "$n: write-zeroes with unmap zeroes the range" bash -c "
-		\"$VBLK\" write \"$b\" 2097152 <\"$data\" &&
-		\"$VBLK\" write-zeroes --unmap \"$b\" 2097152 1048576 &&
-		dd if=\"$b\" bs=1M skip=2 count=1 iflag=direct status=none | cmp - <(head -c 1048576 /dev/zero)"
+	check "$n: write-zeroes zeroes the range" wz_range "$b"
+	check "$n: write-zeroes with unmap zeroes the range" wz_unmap "$b"
 	want_exit "$n: discard answers as advertised" "$(range_status "$b" discard)" \
 		"$VBLK" discard "$b" 2097152 1048576
 	want_exit "$n: read at the capacity is IOERR" $EX_IOERR \
 		"$VBLK" read "$b" "$bytes" 512
 	want_exit "$n: write to a read-only backend is IOERR" $EX_IOERR \
 		"$VBLK" write --readonly "$b" 0 <"$data"
-	check "$n: read-only backend reads and says read-only" bash -c "
-		\"$VBLK\" info --readonly \"$b\" | grep -q '^read-only: *yes' &&
-		\"$VBLK\" read --readonly \"$b\" 0 4096 >/dev/null"
+	check "$n: read-only backend reads and says read-only" ro_reads "$b"
 done
 teardown_ext4
 ktap_finish
