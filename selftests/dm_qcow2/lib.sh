@@ -1,0 +1,139 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared helpers of the dm_qcow2 suite (sourced by each test).
+#
+# Every test attaches images through `qcow2-dm` and the dm-qcow2 target.
+# DQ_STANDIN=nbd runs the same checks through qemu-nbd instead: that only
+# proves the harness itself (used while the target's I/O path was being
+# written); the suite's verdict is always the dm-qcow2 run.
+. "$(dirname "$0")/../lib/ktap.sh"
+
+DQ_STANDIN=${DQ_STANDIN:-}
+DQ_TMP=${DQ_TMP:-/tmp}
+WORK=$(mktemp -d "$DQ_TMP/dmq.XXXXXX")
+dq_names=()
+dq_pids=()
+dq_mounts=()
+dq_seq=0
+
+dq_base_mount=
+
+dq_cleanup() {
+	local m n p
+	for m in "${dq_mounts[@]}"; do umount "$m" 2>/dev/null; done
+	for p in "${dq_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	for n in "${dq_names[@]}"; do dq_detach "$n" >/dev/null 2>&1; done
+	# ktap_run runs steps in subshells: also catch what they left behind
+	if [ "$DQ_STANDIN" != nbd ]; then
+		for n in $(qcow2-dm list 2>/dev/null | awk '{ print $1 }' | grep "^dq$$-"); do
+			qcow2-dm detach "$n" >/dev/null 2>&1
+		done
+	fi
+	[ -n "$dq_base_mount" ] && umount "$dq_base_mount" 2>/dev/null
+	rm -rf "$WORK"
+}
+trap dq_cleanup EXIT
+
+# Where qemu-nbd stand-in devices are recorded: name -> /dev/nbdN
+dq_nbd_dev() { cat "$WORK/.nbd.$1" 2>/dev/null; }
+
+dq_need_nbd() {
+	[ -e /dev/nbd0 ] || modprobe nbd nbds_max=16 >/dev/null 2>&1
+}
+
+# dq_attach IMAGE NAME [qcow2-dm attach options]: sets DEV to the device.
+# (Not for $(...): it records the name for cleanup in this shell.)
+dq_attach() {
+	local img=$1 name=$2 dev i
+	shift 2
+	if [ "$DQ_STANDIN" = nbd ]; then
+		dq_need_nbd
+		local ro=()
+		for o in "$@"; do [ "$o" = --ro ] && ro=(-r); done
+		for i in $(seq 0 15); do
+			[ "$(cat /sys/block/nbd$i/size 2>/dev/null)" = 0 ] || continue
+			if qemu-nbd -c /dev/nbd$i -f qcow2 "${ro[@]}" "$img" >&2; then
+				dev=/dev/nbd$i
+				break
+			fi
+		done
+		[ -n "${dev:-}" ] || { echo "qemu-nbd attach failed" >&2; return 1; }
+		for i in $(seq 50); do
+			[ "$(cat /sys/block/${dev#/dev/}/size)" != 0 ] && break
+			sleep 0.1
+		done
+		echo "$dev" > "$WORK/.nbd.$name"
+	else
+		dev=$(qcow2-dm attach "$img" "$name" "$@") || return 1
+	fi
+	dq_names+=("$name")
+	DEV=$dev
+}
+
+dq_detach() {
+	local name=$1 dev
+	if [ "$DQ_STANDIN" = nbd ]; then
+		dev=$(dq_nbd_dev "$name")
+		[ -n "$dev" ] || return 1
+		qemu-nbd -d "$dev" >/dev/null || return 1
+		rm -f "$WORK/.nbd.$name"
+		# the server exits asynchronously: wait for its image lock to go
+		for _ in $(seq 50); do
+			pgrep -f "qemu-nbd -c $dev " >/dev/null || break
+			sleep 0.1
+		done
+	else
+		qcow2-dm detach "$name" || return 1
+	fi
+	local keep=() n
+	for n in "${dq_names[@]}"; do [ "$n" != "$name" ] && keep+=("$n"); done
+	dq_names=("${keep[@]}")
+}
+
+dq_name() { dq_seq=$((dq_seq + 1)); echo "dq$$-$dq_seq"; }
+
+# qemu-img check must report neither errors nor leaks.
+dq_check_clean() {
+	local out rc
+	out=$(qemu-img check "$1" 2>&1); rc=$?
+	if [ $rc -ne 0 ] || ! echo "$out" | grep -q "No errors were found"; then
+		echo "qemu-img check $1 (rc $rc):"; echo "$out"
+		return 1
+	fi
+	if echo "$out" | grep -qi "leaked"; then
+		echo "qemu-img check $1 reports leaks:"; echo "$out"
+		return 1
+	fi
+	return 0
+}
+
+# Device bytes equal to `qemu-img convert -O raw` of the image (and size).
+dq_cmp_raw() {
+	local dev=$1 ref=$2 dsize rsize
+	dsize=$(blockdev --getsize64 "$dev") || return 1
+	rsize=$(stat -c %s "$ref")
+	if [ "$dsize" != "$rsize" ]; then
+		echo "size differs: device $dsize, reference $rsize"
+		return 1
+	fi
+	cmp "$dev" "$ref"
+}
+
+# Run a step and record it as one KTAP result: dq_step NAME CMD...
+dq_step() { ktap_run "$@"; }
+
+# Lines the kernel logged since mark (dq_kmark sets it).
+dq_kmark() { dq_klines=$(dmesg | wc -l); }
+dq_knew() { dmesg | tail -n +$((dq_klines + 1)); }
+dq_kbad() { dq_knew | grep -E 'WARNING|BUG|Oops|Call Trace|KASAN|UBSAN|lockdep'; }
+
+# A scratch ext4 on a RAM disk, for direct I/O (tmpfs has none). Call it
+# directly, not in $(...): sets EXT4_DIR.
+dq_ext4_dir() {
+	local mnt=$WORK/ext4
+	EXT4_DIR=$mnt
+	[ -n "$dq_base_mount" ] && return 0
+	grep -q '^brd ' /proc/modules || modprobe brd rd_nr=1 rd_size=${1:-524288} || return 1
+	mkfs.ext4 -q -F /dev/ram0 >/dev/null || return 1
+	mkdir -p "$mnt" && mount /dev/ram0 "$mnt" || return 1
+	dq_base_mount=$mnt
+}

@@ -1,0 +1,216 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# qcow2-dm attach/detach/list/info behaviour and its QEMU-compatible image
+# lock: while attached, `qemu-img info -U` works but qemu-io cannot write;
+# attach refuses an image that qemu-io or qemu-storage-daemon has open for
+# writing; detach leaves the image clean and unlocked.
+. "$(dirname "$0")/lib.sh"
+
+[ "$DQ_STANDIN" = nbd ] && ktap_skip_all "tests qcow2-dm itself"
+SIZE=$((16 << 20))
+img=$WORK/t.qcow2
+qemu-img create -q -f qcow2 "$img" $SIZE
+qemu-io -c "write -P 0x42 0 1M" "$img" >/dev/null
+
+fails_with() {		# fails_with PATTERN CMD...: CMD fails, stderr matches
+	local pat=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		echo "unexpected success: $*"; echo "$out"; return 1
+	fi
+	echo "$out"
+	echo "$out" | grep -Eqi "$pat" || { echo "message does not match /$pat/"; return 1; }
+}
+
+help() {
+	local c
+	qcow2-dm --help | grep -q "usage: qcow2-dm" || return 1
+	for c in attach detach list info; do
+		qcow2-dm $c --help | grep -q "usage: qcow2-dm $c" || { echo "$c --help"; return 1; }
+	done
+	fails_with "unknown command" qcow2-dm frobnicate
+}
+
+bad_input() {
+	head -c 1M /dev/urandom > "$WORK/junk.img"
+	printf 'QFI\xfb\0\0\0\7' > "$WORK/v7.qcow2"; truncate -s 64k "$WORK/v7.qcow2"
+	fails_with "not a qcow2 image" qcow2-dm attach "$WORK/junk.img" &&
+	fails_with "version 7" qcow2-dm attach "$WORK/v7.qcow2" &&
+	fails_with "No such file" qcow2-dm attach "$WORK/none.qcow2" &&
+	fails_with "invalid device name" qcow2-dm attach "$img" "a/b" &&
+	fails_with "cache-mb" qcow2-dm attach "$img" x --cache-mb lots &&
+	fails_with "no such device|not a qcow2" qcow2-dm detach nosuchdev &&
+	fails_with "no such device|not a qcow2" qcow2-dm info nosuchdev
+}
+
+dirty() {
+	local d=$WORK/dirty.qcow2
+	qemu-img create -q -f qcow2 -o lazy_refcounts=on "$d" $SIZE &&
+	python3 "$(dirname "$0")/qcow2_patch.py" dirty-bit "$d" &&
+	fails_with "qemu-img check -r all" qcow2-dm attach "$d"
+}
+
+chains() {
+	qemu-img create -q -f qcow2 "$WORK/l1.qcow2" $SIZE &&
+	qemu-img create -q -f qcow2 -b l1.qcow2 -F qcow2 "$WORK/l2.qcow2" &&
+	qemu-img rebase -u -b l2.qcow2 -F qcow2 "$WORK/l1.qcow2" &&
+	fails_with "loops" qcow2-dm attach "$WORK/l2.qcow2" || return 1
+	local i prev=
+	for i in $(seq 0 17); do
+		qemu-img create -q -f qcow2 ${prev:+-b "$prev" -F qcow2} "$WORK/c$i.qcow2" $SIZE || return 1
+		prev=c$i.qcow2
+	done
+	fails_with "deeper than" qcow2-dm attach "$WORK/c17.qcow2" &&
+	qemu-img create -q -f qcow2 -b "$WORK/gone.qcow2" -F qcow2 -u "$WORK/orphan.qcow2" $SIZE &&
+	fails_with "gone.qcow2" qcow2-dm attach "$WORK/orphan.qcow2"
+}
+
+attach_cycle() {
+	local name=dq$$-cycle dev out pid rc=0
+	dev=$(qcow2-dm attach "$img" "$name") || return 1
+	[ "$dev" = "/dev/mapper/$name" ] || { echo "printed '$dev'"; rc=1; }
+	[ -b "$dev" ] || { echo "$dev is not a block device"; rc=1; }
+	[ "$(blockdev --getsize64 "$dev")" = $SIZE ] || { echo "wrong size"; rc=1; }
+	out=$(qcow2-dm list)
+	echo "$out"
+	echo "$out" | grep -q "^$name /dev/mapper/$name $(readlink -f "$img") rw [0-9]" ||
+		{ echo "list does not show the device"; rc=1; }
+	out=$(qcow2-dm info "$name") || { echo "info failed"; rc=1; }
+	echo "$out"
+	for f in "image: $(readlink -f "$img")" "version: 3" "cluster_size: 65536" \
+		 "mode: rw" "errors: 0"; do
+		echo "$out" | grep -qx "$f" || { echo "info lacks '$f'"; rc=1; }
+	done
+	echo "$out" | grep -Eq '^allocated: [1-9][0-9]*$' || { echo "allocated not counted"; rc=1; }
+	echo "$out" | grep -Eq '^free: [0-9]+$' || rc=1
+	pid=$(cat /run/qcow2-dm/$name.pid) && kill -0 "$pid" || { echo "no lock holder"; rc=1; }
+	fails_with "already exists" qcow2-dm attach "$img" "$name" || rc=1
+	# the same image twice: our own lock refuses it
+	fails_with "in use" qcow2-dm attach "$img" "dq$$-twice" || rc=1
+	cmp -n 1M "$dev" <(python3 -c "import sys; sys.stdout.buffer.write(b'\x42' * 1048576)") ||
+		{ echo "device data wrong"; rc=1; }
+	qcow2-dm detach "$name" || return 1
+	[ ! -e "$dev" ] || { echo "$dev still there"; rc=1; }
+	qcow2-dm list | grep -q "^$name " && { echo "still listed"; rc=1; }
+	[ ! -e /run/qcow2-dm/$name.pid ] || { echo "pid file left"; rc=1; }
+	kill -0 "$pid" 2>/dev/null && ! grep -q Z "/proc/$pid/stat" && { echo "holder still running"; rc=1; }
+	dq_check_clean "$img" || rc=1
+	return $rc
+}
+
+lock_while_attached() {
+	local name=dq$$-lock rc=0
+	qcow2-dm attach "$img" "$name" >/dev/null || return 1
+	qemu-img info -U "$img" >/dev/null || { echo "qemu-img info -U refused"; rc=1; }
+	fails_with "lock" qemu-io -c "write 0 4k" "$img" || rc=1
+	fails_with "lock" qemu-img check "$img" || rc=1
+	fails_with "lock" qemu-img resize "$img" +1M || rc=1
+	qcow2-dm detach "$name" || return 1
+	qemu-io -c "write -P 0x42 0 4k" "$img" >/dev/null || { echo "write after detach refused"; rc=1; }
+	return $rc
+}
+
+lock_ro() {
+	local name=dq$$-ro rc=0 out
+	qcow2-dm attach "$img" "$name" --ro >/dev/null || return 1
+	qcow2-dm info "$name" | grep -qx "mode: ro" || { echo "info does not say ro"; rc=1; }
+	qcow2-dm list | grep -q "^$name .* ro " || { echo "list does not say ro"; rc=1; }
+	qemu-img info "$img" >/dev/null || { echo "reader refused by a ro attach"; rc=1; }
+	fails_with "lock" qemu-io -c "write 0 4k" "$img" || rc=1
+	if out=$(dd if=/dev/zero of=/dev/mapper/$name bs=4k count=1 oflag=direct 2>&1); then
+		echo "write to a read-only device succeeded"; rc=1
+	fi
+	# two read-only attaches of one image may coexist
+	qcow2-dm attach "$img" "dq$$-ro2" --ro >/dev/null || { echo "second ro attach refused"; rc=1; }
+	qcow2-dm detach "dq$$-ro2" >/dev/null 2>&1
+	qcow2-dm detach "$name" || rc=1
+	return $rc
+}
+
+wait_locked() {		# until some process holds a lock on the file
+	local ino i
+	ino=$(stat -c %i "$1")
+	for i in $(seq 100); do
+		grep -q ":$ino " /proc/locks && return 0
+		sleep 0.1
+	done
+	echo "no lock appeared on $1"
+	return 1
+}
+
+refused_when_qemu_writes() {
+	local rc=0 pid
+	qemu-io -c "sleep 60000" "$img" >/dev/null 2>&1 &
+	pid=$!
+	wait_locked "$img" || rc=1
+	fails_with "in use" qcow2-dm attach "$img" "dq$$-busy" || rc=1
+	kill "$pid"; wait "$pid" 2>/dev/null
+	return $rc
+}
+
+refused_when_qsd_exports() {
+	local rc=0 pid
+	command -v qemu-storage-daemon >/dev/null || return 4
+	qemu-storage-daemon \
+		--blockdev driver=file,filename="$img",node-name=f \
+		--blockdev driver=qcow2,file=f,node-name=q \
+		--nbd-server addr.type=unix,addr.path="$WORK/qsd.sock" \
+		--export type=nbd,id=e,node-name=q,writable=on >/dev/null 2>&1 &
+	pid=$!
+	wait_locked "$img" || rc=1
+	fails_with "in use" qcow2-dm attach "$img" "dq$$-qsd" || rc=1
+	kill "$pid"; wait "$pid" 2>/dev/null
+	return $rc
+}
+
+busy_detach() {
+	local name=dq$$-busy2 rc=0
+	qcow2-dm attach "$img" "$name" >/dev/null || return 1
+	exec 7<"/dev/mapper/$name"
+	fails_with "busy" qcow2-dm detach "$name" || rc=1
+	[ -b "/dev/mapper/$name" ] || { echo "device removed while open"; rc=1; }
+	fails_with "lock" qemu-io -c "write 0 4k" "$img" || { echo "lock dropped by failed detach"; rc=1; }
+	exec 7<&-
+	qcow2-dm detach "$name" || rc=1
+	dq_check_clean "$img" || rc=1
+	return $rc
+}
+
+chain_attach() {
+	local d=$WORK/ch name=dq$$-chain out rc=0
+	mkdir -p "$d/sub"
+	qemu-img create -q -f raw "$d/base.raw" $SIZE &&
+	qemu-io -f raw -c "write -P 0x10 0 4M" "$d/base.raw" >/dev/null &&
+	qemu-img create -q -f qcow2 -b base.raw -F raw "$d/mid.qcow2" &&
+	qemu-io -c "write -P 0x20 1M 1M" "$d/mid.qcow2" >/dev/null &&
+	qemu-img create -q -f qcow2 -b ../mid.qcow2 -F qcow2 "$d/sub/top.qcow2" &&
+	python3 "$(dirname "$0")/qcow2_patch.py" drop-backing-fmt "$d/sub/top.qcow2" &&
+	qemu-io -c "write -P 0x30 1536k 1M" "$d/sub/top.qcow2" >/dev/null &&
+	qemu-img convert -O raw "$d/sub/top.qcow2" "$d/want.raw" || return 1
+	qcow2-dm attach "$d/sub/top.qcow2" "$name" >/dev/null || return 1
+	out=$(qcow2-dm info "$name")
+	echo "$out"
+	[ "$(echo "$out" | grep '^backing: ')" = "backing: qcow2 $d/mid.qcow2
+backing: raw $d/base.raw" ] || { echo "chain not passed in order"; rc=1; }
+	cmp "/dev/mapper/$name" "$d/want.raw" || rc=1
+	fails_with "lock" qemu-io -f raw -c "write 0 4k" "$d/base.raw" || { echo "backing file writable"; rc=1; }
+	qemu-img info "$d/base.raw" >/dev/null || { echo "backing file not readable by others"; rc=1; }
+	qcow2-dm detach "$name" || rc=1
+	dq_check_clean "$d/sub/top.qcow2" || rc=1
+	return $rc
+}
+
+ktap_header
+ktap_plan 11
+ktap_run "--help on every command" help
+ktap_run "bad input refused with clear messages" bad_input
+ktap_run "dirty image refused with the repair command" dirty
+ktap_run "backing chain loops, depth, missing files" chains
+ktap_run "attach, list, info, detach" attach_cycle
+ktap_run "QEMU cannot write an attached image" lock_while_attached
+ktap_run "read-only attach" lock_ro
+ktap_run "attach refused while qemu-io writes" refused_when_qemu_writes
+ktap_run "attach refused while qemu-storage-daemon exports" refused_when_qsd_exports
+ktap_run "busy device is not detached" busy_detach
+ktap_run "backing chain passed explicitly" chain_attach
+ktap_finish
