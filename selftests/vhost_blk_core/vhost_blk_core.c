@@ -23,6 +23,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
@@ -386,55 +388,113 @@ static void test_log(void)
 	ioctl(dev, VHOST_SET_FEATURES, &features);
 }
 
+/* n (<= 20) requests of len bytes on queue q, not waited for. */
+static void post_many(int q, int n, uint32_t type, uint64_t sector,
+		      uint32_t len)
+{
+	struct vq *v = &vqs[q];
+	int k;
+
+	for (k = 0; k < n; k++) {
+		uint64_t h = 0xa000 + q * 0x800 + k * 0x40;
+		struct virtio_blk_outhdr *hp = gpa(h);
+		int d = k * 3;
+
+		*(uint8_t *)gpa(h + 0x20) = 0xee;
+		hp->type = type;
+		hp->ioprio = 0;
+		hp->sector = sector + k * (len >> 9);
+		v->desc[d] = (struct vring_desc){ h, 16, VRING_DESC_F_NEXT,
+						  d + 1 };
+		v->desc[d + 1] = (struct vring_desc){
+			DATA + 0x100000 + q * 0x200000 + k * 0x10000, len,
+			VRING_DESC_F_NEXT |
+			(type == VIRTIO_BLK_T_IN ? VRING_DESC_F_WRITE : 0),
+			d + 2 };
+		v->desc[d + 2] = (struct vring_desc){ h + 0x20, 1,
+						      VRING_DESC_F_WRITE, 0 };
+		v->avail->ring[v->avail_idx % QSZ] = d;
+		__atomic_store_n(&v->avail->idx, ++v->avail_idx,
+				 __ATOMIC_RELEASE);
+	}
+	eventfd_write(v->kick, 1);
+}
+
+/* Statuses of post_many's requests that are not 0 (0xee: not written). */
+static int bad_status(int q, int n)
+{
+	int k, bad = 0;
+
+	for (k = 0; k < n; k++)
+		bad += *(uint8_t *)gpa(0xa000 + q * 0x800 + k * 0x40 + 0x20) != 0;
+	return bad;
+}
+
 /* Many requests on two queues at once. */
 static void test_mq(void)
 {
-	int i, q, bad = 0, done = 0;
+	int i, q, k, bad = 0, done = 0;
 
-	for (i = 0; i < 40; i++) {
+	for (i = 0; i < 5; i++) {
+		for (q = 0; q < 2; q++)
+			post_many(q, 16, VIRTIO_BLK_T_IN, 1024 + i * 256, 8192);
 		for (q = 0; q < 2; q++) {
-			uint64_t a = DATA + 0x100000 + q * 0x80000 +
-				     (i % 8) * 0x10000;
-			struct virtio_blk_outhdr *h = gpa(0xa000 + q * 0x800 +
-							  (i % 8) * 0x40);
-			struct vq *v = &vqs[q];
-			int d = (i % 8) * 3;
-
-			*(uint8_t *)gpa(0xa000 + q * 0x800 + (i % 8) * 0x40 +
-				       0x20) = 0xee;
-			h->type = VIRTIO_BLK_T_IN;
-			h->sector = 1024 + i * 16;
-			v->desc[d] = (struct vring_desc){ 0xa000 + q * 0x800 +
-				(i % 8) * 0x40, 16, VRING_DESC_F_NEXT, d + 1 };
-			v->desc[d + 1] = (struct vring_desc){ a, 8192,
-				VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, d + 2 };
-			v->desc[d + 2] = (struct vring_desc){ 0xa000 +
-				q * 0x800 + (i % 8) * 0x40 + 0x20, 1,
-				VRING_DESC_F_WRITE, 0 };
-			v->avail->ring[v->avail_idx % QSZ] = d;
-			__atomic_store_n(&v->avail->idx, ++v->avail_idx,
-					 __ATOMIC_RELEASE);
-			eventfd_write(v->kick, 1);
-		}
-		if (i % 8 == 7) {
-			for (q = 0; q < 2; q++) {
-				int k;
-
-				for (k = 0; k < 8; k++) {
-					if (reap(q, 5000) < 0)
-						bad++;
-					else
-						done++;
-				}
-				for (k = 0; k < 8; k++)
-					if (*(uint8_t *)gpa(0xa000 + q * 0x800 +
-							    k * 0x40 + 0x20))
-						bad++;
+			for (k = 0; k < 16; k++) {
+				if (reap(q, 5000) < 0)
+					bad++;
+				else
+					done++;
 			}
+			bad += bad_status(q, 16);
 		}
 	}
-	ok(!bad && done == 80, "80 reads on 2 queues (%d done, %d bad)",
+	ok(!bad && done == 160, "160 reads on 2 queues (%d done, %d bad)",
 	   done, bad);
+}
+
+/* Unset under load: nothing may complete once SET_BACKEND -1 returned. */
+static void test_drain(int fd)
+{
+	uint16_t at_unset, later;
+	int n = 20, left;
+
+	post_many(0, n, VIRTIO_BLK_T_OUT, 4096, 65536);
+	ok(set_backend(-1) == 0, "SET_BACKEND -1 under load");
+	at_unset = __atomic_load_n(&vqs[0].used->idx, __ATOMIC_ACQUIRE);
+	usleep(300000);
+	later = __atomic_load_n(&vqs[0].used->idx, __ATOMIC_ACQUIRE);
+	ok(at_unset == later, "nothing completes after the unset returned "
+	   "(%u of %d done)", (uint16_t)(at_unset - vqs[0].used_idx), n);
+	ok(set_backend(fd) == 0, "SET_BACKEND again");
+	for (left = n; left && reap(0, 5000) >= 0; left--)
+		;
+	ok(!left && !bad_status(0, n), "all %d requests done once the "
+	   "backend is back", n);
+}
+
+/* The owner dies (SIGKILL) or closes the device with I/O in flight. */
+static void test_exit(const char *path, int how)
+{
+	pid_t pid = fork();
+	int st = -1, fd, i;
+
+	if (!pid) {
+		open_dev();
+		for (i = 0; i < 2; i++)
+			setup_vq(i);
+		fd = open(path, O_RDWR);
+		if (fd < 0 || set_backend(fd))
+			_exit(3);
+		post_many(0, 20, VIRTIO_BLK_T_OUT, 8192, 65536);
+		post_many(1, 20, VIRTIO_BLK_T_IN, 8192, 65536);
+		if (how)
+			kill(getpid(), SIGKILL);
+		close(dev);
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	ok(how ? WIFSIGNALED(st) : WIFEXITED(st) && !WEXITSTATUS(st),
+	   "owner %s with I/O in flight", how ? "killed" : "closes");
 }
 
 static void test_loop(void)
@@ -468,7 +528,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	path = argv[1];
-	printf("TAP version 13\n1..48\n");
+	printf("TAP version 13\n1..55\n");
 	printf("# backend %s, %d worker(s)\n", path, workers);
 
 	fd = memfd_create("guest", 0);
@@ -514,6 +574,7 @@ int main(int argc, char **argv)
 	test_hostile();
 	test_log();
 	test_mq();
+	test_drain(fd);
 
 	ok(set_backend(-1) == 0, "SET_BACKEND -1");
 	timeout_ms = 300;
@@ -532,8 +593,12 @@ int main(int argc, char **argv)
 	test_loop();
 	ok(rq(1, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 0) == 0,
 	   "other queues still served after a broken one");
-	ok(!ioctl(dev, VHOST_RESET_OWNER), "RESET_OWNER");
+	post_many(1, 20, VIRTIO_BLK_T_IN, 0, 65536);
+	ok(!ioctl(dev, VHOST_RESET_OWNER), "RESET_OWNER with I/O in flight");
+	ok(!ioctl(dev, VHOST_SET_OWNER), "SET_OWNER after reset");
 	close(dev);
+	test_exit(path, 0);
+	test_exit(path, 1);
 	printf("# %d of %d failed\n", nfail, ntest);
 	return nfail ? 1 : 0;
 }
