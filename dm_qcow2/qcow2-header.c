@@ -305,7 +305,7 @@ static int check_tables(struct qcow2 *q, u64 fsize, char **error)
 	q->coffset_mask = (1ULL << q->csize_shift) - 1;
 
 	l2_cover = 1ULL << (q->cluster_bits + q->l2_bits);
-	need = DIV_ROUND_UP_ULL(q->size, l2_cover);
+	need = (q->size + l2_cover - 1) >> (q->cluster_bits + q->l2_bits);
 	if (q->l1_size > QCOW2_MAX_L1_BYTES / 8) {
 		*error = "qcow2: l1_size too big";
 		return -EINVAL;

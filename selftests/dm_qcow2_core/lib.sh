@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-2.0
+# Helpers for the dm_qcow2_core tests (sourced).
+. "$(dirname "$0")/../lib/ktap.sh"
+
+export DM_DISABLE_UDEV=1
+WORK=${WORK:-/tmp/dmq-core}
+rm -rf "$WORK" && mkdir -p "$WORK"
+
+need() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null || ktap_skip_all "$c not available"
+	done
+	dmsetup targets | grep -q '^qcow2 ' || ktap_skip_all "qcow2 target not loaded"
+}
+
+# virtual size of an image, in 512-byte sectors
+img_sectors() {
+	echo $(( $(qemu-img info --output=json "$1" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])') / 512 ))
+}
+
+# attach NAME IMAGE [OPT ARGS...]: dmsetup create with the image's size
+attach() {
+	local name=$1 img=$2 table
+	shift 2
+	table="0 $(img_sectors "$img") qcow2 $img"
+	[ $# -gt 0 ] && table="$table $# $*"
+	dmsetup create "$name" --table "$table"
+}
+
+detach() { dmsetup remove "$1"; }
+
+# dmesg lines since the last call (kernel warnings fail the VM run anyway)
+klog_mark() { dmesg | wc -l > "$WORK/.klog"; }
+klog_new() { dmesg | tail -n +$(( $(cat "$WORK/.klog") + 1 )); }

@@ -1,0 +1,128 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Writes through dm-qcow2 on many kinds of images: random writes of 512 B
+# to 1 MiB (straddling clusters), cluster-aligned discards and write
+# zeroes, mirrored on a raw reference. The device reads back the
+# reference; after suspend the image checks clean while attached; after
+# detach `qemu-img check` finds no errors and no leaks and `qemu-img
+# compare` finds the image equal to the reference.
+. "$(dirname "$0")/lib.sh"
+need qemu-img qemu-io dmsetup python3 cmp
+
+SIZE=8M
+cat > "$WORK/mirror.py" <<'PY'
+import fcntl, os, random, struct, sys
+dev, ref, seed, n, zero_ok = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+cl = int(sys.argv[6])
+r = random.Random(seed)
+d = os.open(dev, os.O_RDWR)
+f = os.open(ref, os.O_RDWR)
+size = os.lseek(d, 0, os.SEEK_END)
+for i in range(n):
+    kind = r.random()
+    if zero_ok and kind < 0.1:
+        # whole clusters: discard (reads zeros here) or write zeroes
+        ncl = r.randint(1, 4)
+        off = r.randrange(0, size // cl - ncl) * cl
+        ln = ncl * cl
+        op = 0x1277 if kind < 0.05 else 0x127f   # BLKDISCARD, BLKZEROOUT
+        fcntl.ioctl(d, op, struct.pack("QQ", off, ln))
+        os.pwrite(f, bytes(ln), off)
+        continue
+    ln = r.choice([512, 1024, 4096, 8192, 65536, 65536 + 512, 262144, 1 << 20])
+    off = r.randrange(0, (size - ln) // 512) * 512
+    buf = r.randbytes(ln)
+    os.pwrite(d, buf, off)
+    os.pwrite(f, buf, off)
+os.fsync(d)
+os.close(d)
+os.close(f)
+PY
+
+# write_case NAME CLUSTER DISCARD_OK ATTACH_OPTS... (image in $WORK/img.qcow2)
+write_case() {
+	local name=$1 cl=$2 zok=$3 why=
+	shift 3
+	qemu-img convert -O raw "$WORK/img.qcow2" "$WORK/ref.raw"
+	if ! attach dmq "$WORK/img.qcow2" "$@"; then
+		ktap_fail "$name" "attach refused: $(dmesg | tail -2)"
+		return
+	fi
+	python3 "$WORK/mirror.py" /dev/mapper/dmq "$WORK/ref.raw" 1 40 "$zok" "$cl" ||
+		why="writes failed;"
+	dmsetup suspend dmq
+	qemu-img check -q -U "$WORK/img.qcow2" >"$WORK/chk" 2>&1 ||
+		why="$why check while suspended: $(head -3 "$WORK/chk");"
+	dmsetup resume dmq
+	python3 "$WORK/mirror.py" /dev/mapper/dmq "$WORK/ref.raw" 2 40 "$zok" "$cl" ||
+		why="$why writes failed;"
+	echo 3 > /proc/sys/vm/drop_caches
+	cmp /dev/mapper/dmq "$WORK/ref.raw" >"$WORK/cmp" 2>&1 ||
+		why="$why device differs: $(head -1 "$WORK/cmp");"
+	grep -q ' errors 0 ' <(dmsetup status dmq) ||
+		why="$why errors: $(dmsetup status dmq);"
+	detach dmq || why="$why detach failed;"
+	qemu-img check "$WORK/img.qcow2" >"$WORK/chk" 2>&1 ||
+		why="$why check: $(grep -v '^$' "$WORK/chk" | head -4 | tr '\n' ' ');"
+	qemu-img compare -q "$WORK/img.qcow2" "$WORK/ref.raw" ||
+		why="$why compare differs;"
+	if [ -z "$why" ]; then ktap_ok "$name"; else ktap_fail "$name" "$why"; fi
+}
+
+fill() {	# fill IMG: some content to overwrite
+	qemu-io -c 'write -P 0x11 0 1M' -c 'write -P 0x22 3M 300k' \
+		-c 'write -z 5M 1M' "$1" >/dev/null
+}
+
+CASES=(
+	"v3 64k|cluster_size=65536"
+	"v2 64k|compat=0.10"
+	"v3 512B|cluster_size=512"
+	"v3 4k refcount_bits=2|cluster_size=4096,refcount_bits=2"
+	"v3 2M|cluster_size=2097152"
+	"v3 64k refcount_bits=64|refcount_bits=64"
+	"extended L2 64k|extended_l2=on"
+	"extended L2 32k|extended_l2=on,cluster_size=32768"
+	"preallocation=metadata|preallocation=metadata"
+)
+
+ktap_header
+ktap_plan $(( ${#CASES[@]} + 5 ))
+for c in "${CASES[@]}"; do
+	opts=${c#*|}
+	cl=$(echo "$opts" | sed -n 's/.*cluster_size=\([0-9]*\).*/\1/p')
+	rm -f "$WORK/img.qcow2"
+	qemu-img create -q -f qcow2 -o "$opts" "$WORK/img.qcow2" $SIZE
+	fill "$WORK/img.qcow2"
+	write_case "${c%%|*}" "${cl:-65536}" 1
+done
+
+# compressed clusters, deflate and zstd: writes move them to normal ones
+for t in zlib zstd; do
+	rm -f "$WORK/img.qcow2"
+	python3 -c 'import sys; sys.stdout.buffer.write(b"".join(b"%d\n" % i for i in range(2000000))[:8<<20])' > "$WORK/src.raw"
+	qemu-img convert -c -O qcow2 -o compression_type=$t "$WORK/src.raw" "$WORK/img.qcow2"
+	write_case "writes into compressed clusters ($t)" 65536 1
+done
+
+# internal snapshot: shared clusters are copied on write, the snapshot keeps
+# its data
+rm -f "$WORK/img.qcow2"
+qemu-img create -q -f qcow2 "$WORK/img.qcow2" $SIZE
+fill "$WORK/img.qcow2"
+qemu-img snapshot -c s1 "$WORK/img.qcow2"
+qemu-img convert -O raw -l snapshot.name=s1 "$WORK/img.qcow2" "$WORK/snap.raw"
+write_case "copy-on-write of snapshot-shared clusters" 65536 1
+qemu-img convert -O raw -l snapshot.name=s1 "$WORK/img.qcow2" "$WORK/snap2.raw"
+if cmp -s "$WORK/snap.raw" "$WORK/snap2.raw"; then
+	ktap_ok "snapshot content unchanged"
+else
+	ktap_fail "snapshot content unchanged"
+fi
+
+# backing file: partial writes copy the rest of the cluster up
+rm -f "$WORK/img.qcow2"
+python3 -c 'import random,sys; sys.stdout.buffer.write(random.Random(7).randbytes(8<<20))' > "$WORK/base.raw"
+qemu-img create -q -f qcow2 -b "$WORK/base.raw" -F raw "$WORK/img.qcow2"
+write_case "writes over a raw backing file" 65536 0 backing raw "$WORK/base.raw"
+ktap_finish
