@@ -49,7 +49,7 @@ qcow2_attach() {
 	rm -f "$QIMG"
 	qemu-img create -q -f qcow2 "$QIMG" 64M || return 1
 	if [ -x "$TOP/tools/bin/qcow2-dm" ]; then
-		QDEV=$("$TOP/tools/bin/qcow2-dm" attach "$QIMG" 2>&1) || {
+		QDEV=$("$TOP/tools/bin/qcow2-dm" attach "$QIMG" vblk_qcow2 2>&1) || {
 			echo "$QDEV"; return 1; }
 		QDEV=$(echo "$QDEV" | tail -1)
 	else
@@ -61,7 +61,7 @@ qcow2_attach() {
 }
 qcow2_detach() {
 	if [ -x "$TOP/tools/bin/qcow2-dm" ]; then
-		"$TOP/tools/bin/qcow2-dm" detach "$QDEV"
+		"$TOP/tools/bin/qcow2-dm" detach vblk_qcow2
 	else
 		dmsetup remove vblk_qcow2
 	fi

@@ -29,8 +29,9 @@ kill_mid_io() {
 			ps -o pid,stat,wchan:32,comm -p $pid
 			return 1
 		fi
-		wait $pid 2>/dev/null
+		wait $pid 2>/dev/null || true
 	done
+	return 0
 }
 
 ktap_run "kill -9 mid-I/O on brd, 3 times" kill_mid_io /dev/ram0

@@ -104,10 +104,13 @@ static void kconfig_to_info(struct vblk_info *info,
 	info->seg_max = c->seg_max;
 	info->size_max = c->size_max;
 	info->max_discard_sectors = c->max_discard_sectors;
-	info->max_discard_seg = c->max_discard_sectors ? 1 : 0;
+	info->max_discard_seg = c->max_discard_sectors ?
+				(c->max_discard_seg ? c->max_discard_seg : 1) : 0;
 	info->discard_align = c->discard_granularity;
 	info->max_write_zeroes_sectors = c->max_write_zeroes_sectors;
-	info->max_write_zeroes_seg = c->max_write_zeroes_sectors ? 1 : 0;
+	info->max_write_zeroes_seg = c->max_write_zeroes_sectors ?
+				     (c->max_discard_seg ? c->max_discard_seg : 1) : 0;
+	info->seg_alignment = c->seg_alignment;
 	info->write_zeroes_may_unmap = c->max_write_zeroes_sectors != 0;
 	info->readonly = !!(c->flags & VHOST_BLK_CONFIG_F_RO);
 	info->flush = !!(c->flags & VHOST_BLK_CONFIG_F_FLUSH);

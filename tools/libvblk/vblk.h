@@ -60,6 +60,7 @@ struct vblk_info {
 	uint32_t phys_blk_size;
 	uint32_t seg_max;
 	uint32_t size_max;
+	uint32_t seg_alignment;		/* bytes, 0: not reported */
 	uint32_t max_queues;		/* queues the device offers */
 	uint32_t num_queues;		/* queues set up */
 	uint32_t queue_size;

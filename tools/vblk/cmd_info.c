@@ -55,6 +55,7 @@ int cmd_info(struct cli *c)
 	printf("%-18s %u / %u\n", "block size:", i->blk_size, i->phys_blk_size);
 	printf("%-18s %u\n", "seg_max:", i->seg_max);
 	printf("%-18s %u\n", "size_max:", i->size_max);
+	printf("%-18s %u\n", "seg_alignment:", i->seg_alignment);
 	printf("%-18s %u of %u, %u descriptors each\n", "queues:",
 	       i->num_queues, i->max_queues, i->queue_size);
 	printf("%-18s %u sectors, %u segments, align %u\n", "discard:",
