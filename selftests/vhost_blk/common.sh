@@ -122,7 +122,7 @@ fio_vblk() {
 	local log=$WORK/fio.log
 	if fio --ioengine=external:"$FIO_ENGINE" --thread \
 		--verify=crc32c --verify_fatal=1 --do_verify=1 --verify_state_save=0 \
-		"$@" >"$log" 2>		--verify=crc32c --verify_fatal=1 --do_verify=1 "$@" >"$log" 2>&1; then1; then
+		"$@" >"$log" 2>&1; then
 		grep -E '^ *(read|write):' "$log" | head -2
 		return 0
 	fi
