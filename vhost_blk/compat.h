@@ -12,11 +12,14 @@
 #ifndef _VHOST_BLK_COMPAT_H
 #define _VHOST_BLK_COMPAT_H
 
-#include <linux/version.h>
 #include <linux/uaccess.h>
 #include "vhost.h"
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+/*
+ * Per-virtqueue workers came with their uapi (6.5): test the feature, not
+ * the version number.
+ */
+#ifdef VHOST_NEW_WORKER
 
 /* The core runs each virtqueue on its own (attachable) worker. */
 #define VHOST_BLK_CORE_VQ_WORKERS	1
