@@ -42,8 +42,10 @@ live_verify() {
 teardown_ext4
 ktap_run "fio verify through vhost-blk detects a corrupted block" live_verify
 
-# dm-qcow2: through tools/bin/qcow2-dm when present, else dmsetup
-QIMG=$WORK/fio.qcow2
+# dm-qcow2: through tools/bin/qcow2-dm when present, else dmsetup; the
+# image lives on ext4 (on brd), as images do on a host
+setup_ext4_file || ktap_print "ext4 setup failed"
+QIMG=$EXT4_MNT/fio.qcow2
 qcow2_attach() {
 	local sectors
 	rm -f "$QIMG"
@@ -79,4 +81,5 @@ else
 	qcow2_detach
 	ktap_run "qcow2 image clean after fio" qemu-img check -q "$QIMG"
 fi
+teardown_ext4
 ktap_finish
