@@ -107,7 +107,10 @@ struct vhost_blk_range {
 	bool unmap;
 };
 
-/* A request, from vhost_get_vq_desc() to the used ring. */
+/*
+ * A request, from vhost_get_vq_desc() to the used ring. Fields up to
+ * `iocb` are zeroed at allocation; the rest is written before it is read.
+ */
 struct vhost_blk_req {
 	struct llist_node node;		/* vhost_blk_vq.done */
 	struct vhost_blk_vq *bvq;
@@ -123,7 +126,6 @@ struct vhost_blk_req {
 	/* Data segments: point into vq->iov until submitted. */
 	struct iovec *data;
 	unsigned int ndata;
-	struct vhost_blk_range ranges[VHOST_BLK_DISCARD_SEG];
 	unsigned int nranges;
 	/* Dirty log of the device-writable area (VHOST_F_LOG_ALL). */
 	struct vhost_log *log;
@@ -133,9 +135,11 @@ struct vhost_blk_req {
 	struct page **pages;
 	unsigned int npages;
 	atomic_t pending;
-	/* file backend */
-	struct kiocb iocb;
+	/* file backend: our copy of the data iovecs. */
 	struct iovec *iov;
+	/* Not zeroed: */
+	struct kiocb iocb;		/* init_sync_kiocb() */
+	struct vhost_blk_range ranges[VHOST_BLK_DISCARD_SEG]; /* nranges */
 	struct page *inline_pages[VHOST_BLK_INLINE_PAGES];
 	struct iovec inline_iov[VHOST_BLK_INLINE_IOV];
 	struct vhost_log inline_log[VHOST_BLK_INLINE_LOG];

@@ -14,8 +14,10 @@
  * status; a valid one goes to the backend: the bio backend pins the guest
  * pages and submits bios under a plug, the file backend issues a kiocb.
  * Completion (bio end_io, ki_complete, or inline) puts the request on the
- * vq's lock-free `done` list and queues done_work on the vq's worker.
- * done_work, under vq->mutex and in the owner's mm, writes the status
+ * vq's lock-free `done` list and queues done_work on the vq's worker
+ * (kick_work also empties the list before it returns, for the requests
+ * that completed during submission). The completion, under vq->mutex and
+ * in the owner's mm, writes the status
  * byte, dirty-logs the device-writable area when VHOST_F_LOG_ALL is on,
  * adds the heads to the used ring (vhost_add_used_n() logs the ring),
  * signals the call eventfd once per batch, then unpins, frees and drops
@@ -182,7 +184,7 @@ static long vhost_blk_handle_one(struct vhost_blk_vq *bvq,
 	req = kmem_cache_alloc(vhost_blk_req_cache, GFP_KERNEL);
 	if (!req)
 		goto nomem;
-	memset(req, 0, offsetof(struct vhost_blk_req, inline_pages));
+	memset(req, 0, offsetof(struct vhost_blk_req, iocb));
 	req->bvq = bvq;
 	req->be = be;
 	req->head = head;
@@ -266,6 +268,8 @@ static void vhost_blk_kick_work(struct vhost_work *work)
 		}
 	}
 	blk_finish_plug(&plug);
+	/* What completed already (sync backends) goes out now. */
+	vhost_blk_complete(bvq);
 unlock:
 	mutex_unlock(&vq->mutex);
 }
