@@ -30,6 +30,18 @@ static inline bool vhost_blk_core_queue(struct vhost_virtqueue *vq,
 	return vhost_vq_work_queue(vq, work);
 }
 
+/* vq->poll: only queued by the core (IOTLB updates), never polled. */
+static inline void vhost_blk_poll_init(struct vhost_virtqueue *vq,
+				       vhost_work_fn_t fn)
+{
+	vhost_poll_init(&vq->poll, fn, EPOLLIN, vq->dev, vq);
+}
+
+static inline int vhost_blk_init_iotlb(struct vhost_dev *dev)
+{
+	return vhost_init_device_iotlb(dev);
+}
+
 static inline bool vhost_blk_is_core_worker_ioctl(unsigned int ioctl)
 {
 	return ioctl == VHOST_NEW_WORKER || ioctl == VHOST_FREE_WORKER ||
@@ -110,6 +122,17 @@ static inline bool vhost_blk_core_queue(struct vhost_virtqueue *vq,
 		return false;
 	vhost_work_queue(vq->dev, work);
 	return true;
+}
+
+static inline void vhost_blk_poll_init(struct vhost_virtqueue *vq,
+				       vhost_work_fn_t fn)
+{
+	vhost_poll_init(&vq->poll, fn, EPOLLIN, vq->dev);
+}
+
+static inline int vhost_blk_init_iotlb(struct vhost_dev *dev)
+{
+	return vhost_init_device_iotlb(dev, true);
 }
 
 static inline bool vhost_blk_is_core_worker_ioctl(unsigned int ioctl)

@@ -23,7 +23,9 @@
 	(1ULL << VIRTIO_BLK_F_RO) |				\
 	(1ULL << VIRTIO_BLK_F_SEG_MAX) |			\
 	(1ULL << VIRTIO_BLK_F_SIZE_MAX) |			\
-	(1ULL << VIRTIO_BLK_F_BLK_SIZE))
+	(1ULL << VIRTIO_BLK_F_BLK_SIZE) |			\
+	(1ULL << VIRTIO_F_ACCESS_PLATFORM))
+#define VHOST_BLK_BACKEND_FEATURES (1ULL << VHOST_BACKEND_F_IOTLB_MSG_V2)
 
 /* Limits the device advertises (GET_CONFIG) and enforces. */
 #define VHOST_BLK_SEG_MAX	128		/* data segments per request */
@@ -127,8 +129,13 @@ struct vhost_blk_req {
 	struct iovec *data;
 	unsigned int ndata;
 	unsigned int nranges;
-	/* Dirty log of the device-writable area (VHOST_F_LOG_ALL). */
+	/*
+	 * Dirty log of the device-writable area (VHOST_F_LOG_ALL): guest
+	 * addresses, or with an IOTLB the host addresses and lengths of the
+	 * device-writable iovecs (logged by translating back).
+	 */
 	struct vhost_log *log;
+	bool log_hva;
 	unsigned int log_num;
 	u64 log_len;
 	/* bio backend: pinned guest pages and bios in flight. */

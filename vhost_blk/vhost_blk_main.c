@@ -71,6 +71,28 @@ static void vhost_blk_req_free(struct vhost_blk_req *req)
 		wake_up(&blk->drain_wq);
 }
 
+/* Mark the device-writable area of a request dirty. */
+static void vhost_blk_req_log(struct vhost_blk_req *req)
+{
+	struct vhost_virtqueue *vq = &req->bvq->vq;
+	unsigned int i;
+
+	if (!req->log_hva) {
+		vhost_log_write(vq, req->log, req->log_num, req->log_len,
+				NULL, 0);
+		return;
+	}
+	/* With an IOTLB the core logs host addresses, one iovec at a time. */
+	for (i = 0; i < req->log_num; i++) {
+		struct iovec one = {
+			.iov_base = (void __user *)(uintptr_t)req->log[i].addr,
+			.iov_len = req->log[i].len,
+		};
+
+		vhost_log_write(vq, NULL, 0, one.iov_len, &one, 1);
+	}
+}
+
 /* Status byte and dirty log; returns the used length. In the owner's mm. */
 static u32 vhost_blk_req_to_guest(struct vhost_blk_req *req)
 {
@@ -80,9 +102,9 @@ static u32 vhost_blk_req_to_guest(struct vhost_blk_req *req)
 		return 0;
 	if (put_user(req->status, req->status_addr))
 		vq_err(vq, "vhost-blk: cannot write the status byte\n");
-	if (req->log_num && vhost_has_feature(vq, VHOST_F_LOG_ALL))
-		vhost_log_write(vq, req->log, req->log_num, req->log_len,
-				NULL, 0);
+	if (req->log_num && vhost_has_feature(vq, VHOST_F_LOG_ALL) &&
+	    req->log_hva == !!vq->iotlb)
+		vhost_blk_req_log(req);
 	return req->written + 1;
 }
 
@@ -152,21 +174,35 @@ void vhost_blk_req_done(struct vhost_blk_req *req)
 
 /* ---- submission ------------------------------------------------------- */
 
+/*
+ * Remember what to dirty-log at completion: the guest addresses the core
+ * collected or, with an IOTLB, the device-writable iovecs (wr, in).
+ */
 static int vhost_blk_save_log(struct vhost_blk_req *req,
-			      const struct vhost_log *log, unsigned int num)
+			      const struct vhost_log *log, unsigned int num,
+			      const struct iovec *wr, unsigned int in)
 {
 	unsigned int i;
 
+	req->log_hva = !!req->bvq->vq.iotlb;
+	if (req->log_hva)
+		num = in;
 	req->log = req->inline_log;
 	if (num > VHOST_BLK_INLINE_LOG) {
 		req->log = kmalloc_array(num, sizeof(*log), GFP_KERNEL);
 		if (!req->log)
 			return -ENOMEM;
 	}
-	memcpy(req->log, log, num * sizeof(*log));
+	for (i = 0; i < num; i++) {
+		if (req->log_hva) {
+			req->log[i].addr = (uintptr_t)wr[i].iov_base;
+			req->log[i].len = wr[i].iov_len;
+		} else {
+			req->log[i] = log[i];
+		}
+		req->log_len += req->log[i].len;
+	}
 	req->log_num = num;
-	for (i = 0; i < num; i++)
-		req->log_len += log[i].len;
 	return 0;
 }
 
@@ -190,7 +226,7 @@ static long vhost_blk_handle_one(struct vhost_blk_vq *bvq,
 	req->head = head;
 	req->status = VIRTIO_BLK_S_OK;
 	req->log = req->inline_log;
-	if (log && vhost_blk_save_log(req, log, log_num)) {
+	if (log && vhost_blk_save_log(req, log, log_num, vq->iov + out, in)) {
 		kmem_cache_free(vhost_blk_req_cache, req);
 		goto nomem;
 	}
@@ -236,6 +272,9 @@ static void vhost_blk_kick_work(struct vhost_work *work)
 	be = vhost_vq_get_backend(vq);
 	if (!be || bvq->broken)
 		goto unlock;
+	/* With an IOTLB: the rings must be mapped, else wait for an update. */
+	if (!vq_meta_prefetch(vq))
+		goto unlock;
 	log = vhost_has_feature(vq, VHOST_F_LOG_ALL) ? vq->log : NULL;
 
 	vhost_disable_notify(dev, vq);
@@ -243,6 +282,8 @@ static void vhost_blk_kick_work(struct vhost_work *work)
 	for (;;) {
 		head = vhost_get_vq_desc(vq, vq->iov, ARRAY_SIZE(vq->iov),
 					 &out, &in, log, &log_num);
+		if (head == -EAGAIN)
+			break;	/* IOTLB miss: the update requeues us */
 		if (unlikely(head < 0)) {
 			/* Malformed chain: vq_err already signalled. */
 			bvq->broken = true;
@@ -272,6 +313,15 @@ static void vhost_blk_kick_work(struct vhost_work *work)
 	vhost_blk_complete(bvq);
 unlock:
 	mutex_unlock(&vq->mutex);
+}
+
+/* The core queues vq->poll when an IOTLB update resolves a miss. */
+static void vhost_blk_iotlb_kick(struct vhost_work *work)
+{
+	struct vhost_blk_vq *bvq = container_of(work, struct vhost_blk_vq,
+						vq.poll.work);
+
+	vhost_blk_queue(bvq, &bvq->kick_work);
 }
 
 /* ---- kick polling (dev->mutex) ---------------------------------------- */
@@ -494,6 +544,14 @@ static long vhost_blk_set_features(struct vhost_blk *blk, u64 features)
 		mutex_unlock(&dev->mutex);
 		return -EFAULT;
 	}
+	if (features & (1ULL << VIRTIO_F_ACCESS_PLATFORM)) {
+		int r = vhost_blk_init_iotlb(dev);
+
+		if (r) {
+			mutex_unlock(&dev->mutex);
+			return r;
+		}
+	}
 	for (i = 0; i < VHOST_BLK_MAX_VQS; i++) {
 		struct vhost_virtqueue *vq = &blk->vqs[i].vq;
 
@@ -615,6 +673,17 @@ static long vhost_blk_ioctl(struct file *f, unsigned int ioctl,
 		if (copy_from_user(&features, featurep, sizeof(features)))
 			return -EFAULT;
 		return vhost_blk_set_features(blk, features);
+	case VHOST_GET_BACKEND_FEATURES:
+		features = VHOST_BLK_BACKEND_FEATURES;
+		return copy_to_user(featurep, &features, sizeof(features)) ?
+		       -EFAULT : 0;
+	case VHOST_SET_BACKEND_FEATURES:
+		if (copy_from_user(&features, featurep, sizeof(features)))
+			return -EFAULT;
+		if (features & ~VHOST_BLK_BACKEND_FEATURES)
+			return -EOPNOTSUPP;
+		vhost_set_backend_features(&blk->dev, features);
+		return 0;
 	case VHOST_RESET_OWNER:
 		return vhost_blk_reset_owner(blk);
 	case VHOST_BLK_SET_BACKEND:
@@ -659,6 +728,8 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 	}
 	vhost_dev_init(&blk->dev, blk->vq_ptrs, VHOST_BLK_MAX_VQS, UIO_MAXIOV,
 		       VHOST_BLK_WEIGHT, VHOST_BLK_BYTE_WEIGHT, true, NULL);
+	for (i = 0; i < VHOST_BLK_MAX_VQS; i++)
+		vhost_blk_poll_init(&blk->vqs[i].vq, vhost_blk_iotlb_kick);
 	f->private_data = blk;
 	return 0;
 }
@@ -675,8 +746,35 @@ static int vhost_blk_release(struct inode *inode, struct file *f)
 	return 0;
 }
 
+/* IOTLB messages (VIRTIO_F_ACCESS_PLATFORM): misses out, updates in. */
+static ssize_t vhost_blk_chr_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct vhost_blk *blk = iocb->ki_filp->private_data;
+
+	return vhost_chr_read_iter(&blk->dev, to,
+				   iocb->ki_filp->f_flags & O_NONBLOCK);
+}
+
+static ssize_t vhost_blk_chr_write_iter(struct kiocb *iocb,
+					struct iov_iter *from)
+{
+	struct vhost_blk *blk = iocb->ki_filp->private_data;
+
+	return vhost_chr_write_iter(&blk->dev, from);
+}
+
+static __poll_t vhost_blk_chr_poll(struct file *f, poll_table *wait)
+{
+	struct vhost_blk *blk = f->private_data;
+
+	return vhost_chr_poll(f, &blk->dev, wait);
+}
+
 static const struct file_operations vhost_blk_fops = {
 	.owner = THIS_MODULE,
+	.read_iter = vhost_blk_chr_read_iter,
+	.write_iter = vhost_blk_chr_write_iter,
+	.poll = vhost_blk_chr_poll,
 	.open = vhost_blk_open,
 	.release = vhost_blk_release,
 	.unlocked_ioctl = vhost_blk_ioctl,

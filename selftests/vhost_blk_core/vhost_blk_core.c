@@ -77,6 +77,8 @@ static void *gpa(uint64_t a)
 	return mem + a;
 }
 
+static int iova_rings;	/* ring addresses are IOVAs (== gpa), not HVAs */
+
 static void setup_vq(int i)
 {
 	struct vq *q = &vqs[i];
@@ -90,9 +92,9 @@ static void setup_vq(int i)
 	q->avail = gpa(q->gpa + 0x1000);
 	q->used = gpa(q->gpa + 0x2000);
 	memset(q->desc, 0, 0x3000);
-	a.desc_user_addr = (uintptr_t)q->desc;
-	a.avail_user_addr = (uintptr_t)q->avail;
-	a.used_user_addr = (uintptr_t)q->used;
+	a.desc_user_addr = iova_rings ? q->gpa : (uintptr_t)q->desc;
+	a.avail_user_addr = iova_rings ? q->gpa + 0x1000 : (uintptr_t)q->avail;
+	a.used_user_addr = iova_rings ? q->gpa + 0x2000 : (uintptr_t)q->used;
 	a.log_guest_addr = q->gpa + 0x2000;
 	a.flags = 1 << VHOST_VRING_F_LOG;
 	if (ioctl(dev, VHOST_SET_VRING_NUM, &num) ||
@@ -507,6 +509,81 @@ static void test_loop(void)
 	   "descriptor loop: vq error signalled, nothing used");
 }
 
+static int iotlb_update(uint64_t iova, uint64_t size)
+{
+	struct vhost_msg_v2 m = { .type = VHOST_IOTLB_MSG_V2 };
+
+	m.iotlb.iova = iova;
+	m.iotlb.size = size;
+	m.iotlb.uaddr = (uintptr_t)mem + iova;
+	m.iotlb.perm = VHOST_ACCESS_RW;
+	m.iotlb.type = VHOST_IOTLB_UPDATE;
+	return write(dev, &m, sizeof(m)) == sizeof(m) ? 0 : -1;
+}
+
+/* VIRTIO_F_ACCESS_PLATFORM: addresses are IOVAs resolved by the IOTLB. */
+static void test_iotlb(const char *path)
+{
+	uint64_t bf = 1ULL << VHOST_BACKEND_F_IOTLB_MSG_V2;
+	struct pollfd p;
+	struct vhost_msg_v2 m;
+	int fd, r, st;
+
+	features |= 1ULL << VIRTIO_F_ACCESS_PLATFORM;
+	iova_rings = 1;
+	dev = open("/dev/vhost-blk", O_RDWR);
+	r = dev >= 0 && !ioctl(dev, VHOST_SET_BACKEND_FEATURES, &bf);
+	if (r) {
+		close(dev);
+		open_dev();	/* SET_FEATURES with ACCESS_PLATFORM */
+		ioctl(dev, VHOST_SET_BACKEND_FEATURES, &bf);
+		/* Rings and headers mapped, the data area not yet. */
+		r = !iotlb_update(0, DATA);
+	}
+	ok(r, "IOTLB: features and first mapping accepted");
+	setup_vq(0);
+	fd = open(path, O_RDWR);
+	set_backend(fd);
+	close(fd);
+	fill(DATA, 4096, 7);
+	*(uint8_t *)gpa(ST) = 0xee;
+	{
+		struct virtio_blk_outhdr *h = gpa(HDR);
+		struct seg s[3] = { { HDR, 16, 0 }, { DATA, 4096, 0 },
+				    { ST, 1, 1 } };
+
+		*h = (struct virtio_blk_outhdr){ VIRTIO_BLK_T_OUT, 0, 16 };
+		post(0, s, 3, 0);
+	}
+	p = (struct pollfd){ dev, POLLIN, 0 };
+	r = poll(&p, 1, 5000) == 1 && read(dev, &m, sizeof(m)) == sizeof(m);
+	ok(r && m.type == VHOST_IOTLB_MSG_V2 &&
+	   m.iotlb.type == VHOST_IOTLB_MISS && m.iotlb.iova >= DATA &&
+	   m.iotlb.iova < DATA + 4096, "IOTLB: miss reported for the data "
+	   "(iova 0x%llx)", (unsigned long long)m.iotlb.iova);
+	ok(!iotlb_update(DATA, MEM_SIZE - DATA) && reap(0, 5000) >= 0 &&
+	   *(uint8_t *)gpa(ST) == 0, "IOTLB: the request completes after "
+	   "the update");
+	memset(gpa(DATA + 0x10000), 0, 4096);
+	st = rq(0, VIRTIO_BLK_T_IN, 16, DATA + 0x10000, 4096, 1);
+	ok(st == 0 && !memcmp(gpa(DATA), gpa(DATA + 0x10000), 4096),
+	   "IOTLB: read back through IOVAs");
+	{
+		uint64_t f = features | (1ULL << VHOST_F_LOG_ALL);
+		uint64_t pg = (DATA + 0x30000) / 4096;
+
+		/* SET_FEATURES starts a new, empty IOTLB (as vhost-net). */
+		ioctl(dev, VHOST_SET_FEATURES, &f);
+		iotlb_update(0, MEM_SIZE);
+		memset(log_bits, 0, MEM_SIZE / 4096 / 8);
+		st = rq(0, VIRTIO_BLK_T_IN, 16, DATA + 0x30000, 4096, 1);
+		ok(st == 0 && (log_bits[pg / 8] & (1 << pg % 8)) &&
+		   (log_bits[(ST / 4096) / 8] & (1 << (ST / 4096) % 8)),
+		   "IOTLB: IN data and status dirty-logged");
+	}
+	close(dev);
+}
+
 int main(int argc, char **argv)
 {
 	struct vhost_blk_config cfg;
@@ -528,7 +605,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	path = argv[1];
-	printf("TAP version 13\n1..55\n");
+	printf("TAP version 13\n1..60\n");
 	printf("# backend %s, %d worker(s)\n", path, workers);
 
 	fd = memfd_create("guest", 0);
@@ -547,7 +624,9 @@ int main(int argc, char **argv)
 	   (unsigned long long)f);
 	ok(ioctl(dev, VHOST_BLK_GET_CONFIG, &cfg) && errno == ENXIO,
 	   "GET_CONFIG without backend: ENXIO");
-	ok(!ioctl(dev, VHOST_BLK_SET_WORKERS, &workers), "SET_WORKERS %d",
+	/* Twice: the second call replaces the first call's workers. */
+	ok(!ioctl(dev, VHOST_BLK_SET_WORKERS, &workers) &&
+	   !ioctl(dev, VHOST_BLK_SET_WORKERS, &workers), "SET_WORKERS %d",
 	   workers);
 	for (i = 0; i < NVQ; i++)
 		setup_vq(i);
@@ -599,6 +678,7 @@ int main(int argc, char **argv)
 	close(dev);
 	test_exit(path, 0);
 	test_exit(path, 1);
+	test_iotlb(path);
 	printf("# %d of %d failed\n", nfail, ntest);
 	return nfail ? 1 : 0;
 }
