@@ -106,9 +106,17 @@ static int cmd_gen(const char *path, uint64_t seed, long ops, long maxkb)
 		perror(path);
 		return 1;
 	}
+	if (is_blk) {
+		/* bypass the page cache: what is read later comes from the target */
+		close(fd);
+		fd = open(path, O_RDWR | O_DIRECT);
+		if (fd < 0) {
+			perror(path);
+			return 1;
+		}
+	}
 	sectors = size / 512;
-	buf = malloc(maxsec * 512);
-	if (!buf)
+	if (posix_memalign((void **)&buf, 4096, maxsec * 512))
 		return 1;
 	for (i = 0; i < ops; i++) {
 		uint64_t r = rng_next(&s), len, off, k;

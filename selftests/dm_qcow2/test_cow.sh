@@ -26,7 +26,7 @@ writes() {		# writes DEV REF CLUSTER
 	local dev=$1 ref=$2 cs=$3
 	ddw "$dev" "$ref" $((2 * cs + 512)) 1024 0xc1 &&
 	ddw "$dev" "$ref" $((5 * cs - 2048)) 4096 0xc2 &&
-	ddw "$dev" "$ref" $((8 * cs)) "$cs" 0xc3 &&
+	ddw "$dev" "$ref" $(((SIZE / cs > 8 ? 8 : SIZE / cs - 1) * cs)) "$cs" 0xc3 &&
 	ddw "$dev" "$ref" $((1 * M + 3 * 512)) 512 0xc4 &&
 	ddw "$dev" "$ref" $((SIZE - 1536)) 1536 0xc5 &&
 	sync

@@ -30,7 +30,7 @@ sys.exit(1 if bad else 0)' "$2" "$3"
 alloc_bytes() { echo $(($(stat -c %b "$1") * $(stat -c %B "$1"))); }
 
 ops() {
-	local img=$WORK/d.qcow2 ref=$WORK/d.raw name rc=0 before after sysdev
+	local img=$WORK/d.qcow2 ref=$WORK/d.raw name rc=0 before after sysdev max
 	rm -f "$img"
 	qemu-img create -q -f qcow2 -o cluster_size=65536 "$img" $SIZE &&
 	qemu-io -c "write -P 0x21 0 12M" "$img" >/dev/null &&
@@ -38,8 +38,9 @@ ops() {
 	before=$(alloc_bytes "$img")
 	name=$(dq_name)
 	dq_attach "$img" "$name" || return 1
-	sysdev=$(basename "$(readlink -f "$DEV")")
-	if [ "$(cat /sys/block/$sysdev/queue/discard_max_bytes)" = 0 ]; then
+	sysdev=/sys/dev/block/$((0x$(stat -L -c %t "$DEV"))):$((0x$(stat -L -c %T "$DEV")))
+	max=$(cat "$sysdev/queue/discard_max_bytes") || rc=1
+	if [ "${max:-0}" = 0 ]; then
 		echo "device does not advertise discard"
 		rc=1
 	fi
