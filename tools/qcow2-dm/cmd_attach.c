@@ -89,7 +89,7 @@ static int parse_args(int argc, char **argv, struct attach_opts *o)
 		snprintf(o->name, sizeof(o->name), "%s", name);
 	else
 		default_name(o->image, o->name, sizeof(o->name));
-	if (!valid_dm_name(name ? name : o->name) || (name && strlen(name) > 127))
+	if (!valid_dm_name(name ? name : o->name))
 		return err("attach: invalid device name '%s' (1..127 of A-Z a-z 0-9 . _ + -)",
 			   name ? name : o->name);
 	return 0;
@@ -112,8 +112,10 @@ static int create_device(const char *name, const char *table, bool ro)
 	int kfd = kmsg_open();
 
 	if (dm_run(create, NULL, 0, 0) != 0) {
-		err("%s: the kernel refused the table (is dm-qcow2 loaded?)", name);
-		kmsg_report(kfd, name);
+		err("%s: the kernel refused the table", name);
+		if (!kmsg_report(kfd, name))
+			err("%s: no reason logged: is the dm-qcow2 module loaded "
+			    "(dmsetup targets)?", name);
 		if (dm_exists(name) == 1)
 			remove_device(name);
 		return -1;

@@ -58,14 +58,9 @@ static int collect(int fd, char *out, size_t len)
 
 int dm_run(char *const argv[], char *out, size_t len, int quiet)
 {
-	char *args[32];
-	int pfd[2] = { -1, -1 }, status, i;
+	int pfd[2] = { -1, -1 }, status;
 	pid_t pid;
 
-	for (i = 1; argv[i - 1] && i < 31; i++)
-		args[i] = argv[i];
-	args[0] = "dmsetup";
-	args[i < 31 ? i : 31] = NULL;
 	if (out && pipe2(pfd, O_CLOEXEC))
 		return err_errno("pipe");
 	pid = fork();
@@ -74,7 +69,7 @@ int dm_run(char *const argv[], char *out, size_t len, int quiet)
 		goto close_pipe;
 	}
 	if (pid == 0)
-		child(args, pfd[1], quiet);
+		child(argv, pfd[1], quiet);
 	if (out) {
 		close(pfd[1]);
 		pfd[1] = -1;

@@ -6,8 +6,8 @@
 #include <stddef.h>
 
 /*
- * Run dmsetup with argv (argv[0] is ignored and set to "dmsetup"; the
- * dmsetup binary is $DMSETUP or "dmsetup" on PATH), udev disabled so the
+ * Run dmsetup with argv (argv[0] is "dmsetup"; the binary run is $DMSETUP,
+ * else "dmsetup" on PATH), udev disabled so the
  * /dev/mapper nodes are made by dmsetup itself. When out is not NULL the
  * standard output is captured there (NUL-terminated, truncated to len);
  * stderr goes to ours unless quiet. Returns dmsetup's exit status, or -1

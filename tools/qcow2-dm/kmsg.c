@@ -20,12 +20,13 @@ int kmsg_open(void)
 	return fd;
 }
 
-void kmsg_report(int fd, const char *name)
+int kmsg_report(int fd, const char *name)
 {
 	char rec[2048];
+	int shown = 0;
 
 	if (fd < 0)
-		return;
+		return 0;
 	for (;;) {
 		ssize_t n = read(fd, rec, sizeof(rec) - 1);
 		char *msg, *nl;
@@ -43,8 +44,11 @@ void kmsg_report(int fd, const char *name)
 		nl = strchr(msg, '\n');
 		if (nl)
 			*nl = '\0';
-		if (strstr(msg, "qcow2") || strstr(msg, name))
+		if (strstr(msg, "qcow2") || strstr(msg, name)) {
 			fprintf(stderr, PROG ": kernel: %s\n", msg);
+			shown++;
+		}
 	}
 	close(fd);
+	return shown;
 }

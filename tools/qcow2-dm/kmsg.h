@@ -9,7 +9,10 @@
 /* Open /dev/kmsg positioned at its end; -1 when unavailable (not fatal). */
 int kmsg_open(void);
 
-/* Print (to stderr) new kernel log lines mentioning name or "qcow2"; closes fd. */
-void kmsg_report(int fd, const char *name);
+/*
+ * Print (to stderr) new kernel log lines mentioning name or "qcow2"; closes
+ * fd. Returns how many lines were printed.
+ */
+int kmsg_report(int fd, const char *name);
 
 #endif
