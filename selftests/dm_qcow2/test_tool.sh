@@ -112,8 +112,10 @@ lock_while_attached() {
 
 lock_ro() {
 	local name=dq$$-ro rc=0 out
-	qcow2-dm attach "$img" "$name" --ro >/dev/null || return 1
-	qcow2-dm info "$name" | grep -qx "mode: ro" || { echo "info does not say ro"; rc=1; }
+	qcow2-dm attach "$img" "$name" --ro --cache-mb 8 >/dev/null || return 1
+	out=$(qcow2-dm info "$name")
+	echo "$out" | grep -qx "mode: ro" || { echo "info does not say ro"; rc=1; }
+	echo "$out" | grep -qx "cache_mb: 8" || { echo "cache_mb not in the table"; rc=1; }
 	qcow2-dm list | grep -q "^$name .* ro " || { echo "list does not say ro"; rc=1; }
 	qemu-img info "$img" >/dev/null || { echo "reader refused by a ro attach"; rc=1; }
 	fails_with "lock" qemu-io -c "write 0 4k" "$img" || rc=1

@@ -71,8 +71,8 @@ static int parse_args(int argc, char **argv, struct attach_opts *o)
 			o->ro = true;
 		} else if (!strcmp(argv[i], "--cache-mb")) {
 			if (++i >= argc ||
-			    parse_u64(argv[i], 1, 1 << 20, &o->cache_mb))
-				return err("attach: --cache-mb needs a number of MiB (1..1048576)");
+			    parse_u64(argv[i], 1, 4096, &o->cache_mb))
+				return err("attach: --cache-mb needs a number of MiB (1..4096)");
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			return err("attach: unknown option '%s' (try --help)", argv[i]);
 		} else if (!o->image) {
