@@ -479,8 +479,10 @@ class VhostRaw(Config):
         self.backend = self.stage.raw_dev
 
     def fio_opts(self, point):
+        # vblk_queues explicit: the engine's default reads numjobs of
+        # whichever job opens the device first, and fio's clones say 1
         return {"ioengine": "external:" + ENGINE, "filename": self.backend,
-                "vblk_workers": point.jobs}
+                "vblk_queues": point.jobs, "vblk_workers": point.jobs}
 
 
 class VhostDmq(VhostRaw):
@@ -554,7 +556,7 @@ class QsdRaw(Config):
 
     def fio_opts(self, point):
         return {"ioengine": "external:" + ENGINE, "filename": self.backend,
-                "vblk_vhost_user": 1}
+                "vblk_vhost_user": 1, "vblk_queues": point.jobs}
 
 
 class QsdQcow2(QsdRaw):
@@ -630,17 +632,29 @@ def run_fio(cfg, points, args, tag):
     sampler = CpuSampler()
     sampler.start()
     t_start = time.time()
+    cmd = ["fio", "--output-format=json", "--output=" + out, "--eta=never",
+           jobfile]
+    if args.perf:
+        # a profile of the whole guest while this fio runs (cpu-clock: TCG
+        # has no hardware counters)
+        pdata = os.path.join(d, "perf.data")
+        cmd = ["perf", "record", "-q", "-a", "-g", "-e", "cpu-clock",
+               "-F", str(args.perf_freq), "-o", pdata, "--"] + cmd
+    # its own session, so that a timeout takes fio (and perf) down whole
+    p = subprocess.Popen(cmd, cwd=d, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, universal_newlines=True,
+                         start_new_session=True)
     try:
-        p = subprocess.run(["fio", "--output-format=json", "--output=" + out,
-                            "--eta=never", jobfile], cwd=d,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           universal_newlines=True, timeout=limit)
-        rc, msg = p.returncode, p.stdout
-    except subprocess.TimeoutExpired as e:
-        rc, msg = "timeout", "fio killed after %ds" % limit
-        if e.stdout:
-            msg += ": " + (e.stdout if isinstance(e.stdout, str)
-                           else e.stdout.decode(errors="replace"))
+        msg, _ = p.communicate(timeout=limit)
+        rc = p.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        try:
+            msg, _ = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            msg = "(fio does not die: I/O stuck in the kernel?)"
+        rc, msg = "timeout", "fio killed after %ds, no completion: %s" % (
+            limit, (msg or "").strip()[-200:])
     sampler.stop()
     try:
         with open(out) as f:
@@ -688,9 +702,26 @@ def run_fio(cfg, points, args, tag):
         else:
             r["cpu_us_per_io"] = None
             r["cpu_sys_us_per_io"] = None
+    if args.perf:
+        save_profile(d, tag, args)
     if not args.keep:
         shutil.rmtree(d, ignore_errors=True)
     return res, time.time() - t_start
+
+
+def save_profile(d, tag, args):
+    os.makedirs(args.perf, exist_ok=True)
+    base = os.path.join(args.perf, tag)
+    pdata = os.path.join(d, "perf.data")
+    for name, extra in (("flat", ["--no-children", "--sort",
+                                  "comm,dso,sym", "-g", "none"]),
+                        ("graph", ["--no-children", "--sort", "comm,sym",
+                                   "-g", "caller,0.5,callee", "--percent-limit",
+                                   "2"])):
+        with open("%s.%s.txt" % (base, name), "w") as f:
+            subprocess.run(["perf", "report", "--stdio", "-i", pdata] + extra,
+                           stdout=f, stderr=subprocess.DEVNULL, cwd=d)
+    log("profile: %s.{flat,graph}.txt" % base)
 
 
 class Runner:
@@ -1106,6 +1137,7 @@ def plot(res, stem_path):
     try:
         import matplotlib
         matplotlib.use("Agg")
+        import matplotlib.lines
         import matplotlib.pyplot as plt
     except ImportError:
         log("plots skipped: python3-matplotlib is not installed")
@@ -1178,8 +1210,9 @@ def plot(res, stem_path):
 
     # 2. and 3. IOPS against iodepth (1 job) and against queues (max depth)
     def lines(xkey, fixed, fname, title, xlabel):
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False)
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4), squeeze=False)
         any_line = False
+        shown = set()
         for ax, rw in zip(axes[0], ("randread", "randwrite")):
             ps = sorted([p for p in rnd if p["rw"] == rw and fixed(p)],
                         key=lambda p: p[xkey])
@@ -1192,8 +1225,9 @@ def plot(res, stem_path):
                          if val(c, p["id"]) is not None]
                 if pairs:
                     ax.plot([a for a, _ in pairs], [b for _, b in pairs],
-                            marker="o", label=c)
+                            marker="o", label=c, color=color[c])
                     any_line = True
+                    shown.add(c)
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.set_xticks(xs)
@@ -1202,15 +1236,21 @@ def plot(res, stem_path):
             ax.set_ylabel("IOPS (median)")
             ax.set_title("4 KiB %s" % rw)
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
+        handles = [matplotlib.lines.Line2D([], [], color=color[c],
+                                           marker="o", label=c)
+                   for c in cfgs if c in shown]
+        fig.legend(handles=handles, loc="center right", fontsize=8)
         fig.suptitle(title + " (%s, TCG guest)" % res["stem"])
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 0.86, 1))
         path = stem_path + fname
         if any_line:
             fig.savefig(path, dpi=90)
             out.append((title, path))
         plt.close(fig)
 
+    # one colour per configuration in every plot
+    palette = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors
+    color = {c: palette[i % len(palette)] for i, c in enumerate(cfgs)}
     maxd = max([p["iodepth"] for p in rnd] or [1])
     lines("iodepth", lambda p: p["jobs"] == 1, "-iodepth.png",
           "IOPS against iodepth (1 job)", "iodepth")
@@ -1299,6 +1339,9 @@ def main():
     g.add_argument("--size-mb", type=int, default=256)
     g.add_argument("--inject-failure", action="append")
     g.add_argument("--keep", action="store_true")
+    g.add_argument("--perf", metavar="DIR",
+                   help="perf record -a every fio run, reports into DIR")
+    g.add_argument("--perf-freq", type=int, default=999)
     r = sub.add_parser("report", help="statistics, Markdown and plots")
     r.add_argument("raw")
     r.add_argument("--out", required=True)
