@@ -10,8 +10,12 @@
  * DESIGN
  *
  * Requests: map() queues every bio to an unbound workqueue; many workers
- * run at once, each walking its bio cluster by cluster (qcow2-io.c).
- * Data I/O to the image file is done by the worker with no lock held.
+ * run at once. A bio that maps to one run of allocated host data (reads)
+ * or of clusters with refcount 1 (writes) is sent to the image file as an
+ * asynchronous direct kiocb on a bvec iterator built from the bio and
+ * completes from ki_complete, as the loop driver does; anything else is
+ * walked cluster by cluster by the worker (qcow2-io.c) with synchronous
+ * file I/O. Data I/O never runs under a lock.
  *
  * Locking:
  *   q->lock (mutex) protects the in-memory L1 and refcount tables, the L2
@@ -61,6 +65,8 @@ struct qcow2_target {
 struct qcow2_io {
 	struct work_struct work;
 	struct qcow2_target *qt;
+	struct kiocb iocb;
+	u64 len;
 };
 
 static void free_chain(struct qcow2 *q)
@@ -106,7 +112,7 @@ static int open_backing(struct dm_target *ti, struct qcow2 *q,
 
 	for (i = 0; i < n; i++) {
 		if (!cur || !cur->backing_name_offset) {
-			ti->error = "qcow2: more backing files given than the chain has";
+			ti->error = "more backing files given than the chain has";
 			return -EINVAL;
 		}
 		if (!strcmp(type[i], "raw")) {
@@ -114,7 +120,7 @@ static int open_backing(struct dm_target *ti, struct qcow2 *q,
 			if (IS_ERR(cur->braw)) {
 				ret = PTR_ERR(cur->braw);
 				cur->braw = NULL;
-				ti->error = "qcow2: cannot open raw backing file";
+				ti->error = "cannot open raw backing file";
 				return ret;
 			}
 			cur = NULL;
@@ -131,8 +137,8 @@ static int open_backing(struct dm_target *ti, struct qcow2 *q,
 		cur = b;
 	}
 	if (cur && cur->backing_name_offset) {
-		ti->error = n ? "qcow2: backing chain incomplete: give every backing file with 'backing <raw|qcow2> <path>'" :
-			"qcow2: image has a backing file: give it with 'backing <raw|qcow2> <path>'";
+		ti->error = n ? "backing chain incomplete: give every backing file with 'backing <raw|qcow2> <path>'" :
+			"image has a backing file: give it with 'backing <raw|qcow2> <path>'";
 		return -EINVAL;
 	}
 	return 0;
@@ -155,14 +161,14 @@ static int qcow2_parse_args(struct dm_target *ti, unsigned int argc, char **argv
 	unsigned int nopt, i;
 
 	if (argc < 1) {
-		ti->error = "qcow2: missing image path";
+		ti->error = "missing image path";
 		return -EINVAL;
 	}
 	a->path = argv[0];
 	if (argc == 1)
 		return 0;
 	if (kstrtouint(argv[1], 10, &nopt) || nopt != argc - 2) {
-		ti->error = "qcow2: bad number of optional arguments";
+		ti->error = "bad number of optional arguments";
 		return -EINVAL;
 	}
 	for (i = 2; i < argc; i++) {
@@ -171,24 +177,24 @@ static int qcow2_parse_args(struct dm_target *ti, unsigned int argc, char **argv
 		} else if (!strcmp(argv[i], "cache_mb") && i + 1 < argc) {
 			if (kstrtouint(argv[++i], 10, &a->cache_mb) ||
 			    !a->cache_mb || a->cache_mb > 4096) {
-				ti->error = "qcow2: cache_mb must be 1..4096";
+				ti->error = "cache_mb must be 1..4096";
 				return -EINVAL;
 			}
 		} else if (!strcmp(argv[i], "backing") && i + 2 < argc) {
 			if (strcmp(argv[i + 1], "raw") &&
 			    strcmp(argv[i + 1], "qcow2")) {
-				ti->error = "qcow2: backing type must be raw or qcow2";
+				ti->error = "backing type must be raw or qcow2";
 				return -EINVAL;
 			}
 			if (a->nb == QCOW2_MAX_BACKING) {
-				ti->error = "qcow2: backing chain too long";
+				ti->error = "backing chain too long";
 				return -EINVAL;
 			}
 			a->btype[a->nb] = argv[i + 1];
 			a->bpath[a->nb++] = argv[i + 2];
 			i += 2;
 		} else {
-			ti->error = "qcow2: unknown optional argument";
+			ti->error = "unknown optional argument";
 			return -EINVAL;
 		}
 	}
@@ -222,7 +228,7 @@ static int qcow2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (!a || !qt) {
 		kfree(a);
 		kfree(qt);
-		ti->error = "qcow2: out of memory";
+		ti->error = "out of memory";
 		return -ENOMEM;
 	}
 	ti->private = qt;
@@ -241,7 +247,7 @@ static int qcow2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (ret)
 		goto fail;
 	if (qt->q->size != (u64)ti->len << SECTOR_SHIFT) {
-		ti->error = "qcow2: table length differs from the image's virtual size";
+		ti->error = "table length differs from the image's virtual size";
 		ret = -EINVAL;
 		goto fail;
 	}
@@ -253,20 +259,20 @@ static int qcow2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (!a->ro) {
 		ret = qcow2_update_header_for_write(qt->q);
 		if (ret) {
-			ti->error = "qcow2: cannot update the image header for writing";
+			ti->error = "cannot update the image header for writing";
 			goto fail;
 		}
 	}
 	ret = -ENOMEM;
 	qt->wq = alloc_workqueue("dm-qcow2", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
 	if (!qt->wq) {
-		ti->error = "qcow2: cannot create workqueue";
+		ti->error = "cannot create workqueue";
 		goto fail;
 	}
 	ret = dm_set_target_max_io_len(ti, max(qt->q->cluster_size,
 					       65536U) >> SECTOR_SHIFT);
 	if (ret) {
-		ti->error = "qcow2: cannot set max_io_len";
+		ti->error = "cannot set max_io_len";
 		goto fail;
 	}
 	ti->num_flush_bios = 1;
@@ -297,6 +303,57 @@ static void bio_to_iter(struct bio *bio, struct iov_iter *it, bool write)
 		      __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter), nr,
 		      bio->bi_iter.bi_size);
 	it->iov_offset = bio->bi_iter.bi_bvec_done;
+}
+
+static void qcow2_aio_complete(struct kiocb *iocb, long ret)
+{
+	struct qcow2_io *io = container_of(iocb, struct qcow2_io, iocb);
+	struct bio *bio = dm_bio_from_per_bio_data(io, sizeof(*io));
+
+	if (bio_op(bio) == REQ_OP_WRITE)
+		kiocb_end_write(iocb);
+	if (ret != io->len) {
+		qcow2_err(io->qt->q, "%s of %llu bytes at %lld failed: %ld",
+			  bio_op(bio) == REQ_OP_WRITE ? "write" : "read",
+			  io->len, iocb->ki_pos, ret);
+		bio->bi_status = BLK_STS_IOERR;
+	}
+	bio_endio(bio);
+}
+
+/*
+ * Reads of allocated data and writes to clusters we own (refcount 1)
+ * need no metadata change: send them to the file asynchronously, as the
+ * loop driver does, and complete the bio from the kiocb completion.
+ */
+static bool try_aio(struct qcow2_io *io, struct bio *bio, u64 pos, u64 len)
+{
+	struct qcow2 *q = io->qt->q;
+	bool write = bio_op(bio) == REQ_OP_WRITE;
+	struct file *f = q->file;
+	struct iov_iter it;
+	u64 host;
+	ssize_t ret;
+
+	if (!q->direct || (bio->bi_opf & (REQ_FUA | REQ_PREFLUSH)) ||
+	    !qcow2_map_direct(q, pos, len, write, &host))
+		return false;
+	bio_to_iter(bio, &it, write);
+	io->len = len;
+	io->iocb.ki_pos = host;
+	io->iocb.ki_filp = f;
+	io->iocb.ki_flags = IOCB_DIRECT;
+	io->iocb.ki_ioprio = bio_prio(bio);
+	io->iocb.ki_complete = qcow2_aio_complete;
+	if (write) {
+		kiocb_start_write(&io->iocb);
+		ret = f->f_op->write_iter(&io->iocb, &it);
+	} else {
+		ret = f->f_op->read_iter(&io->iocb, &it);
+	}
+	if (ret != -EIOCBQUEUED)
+		qcow2_aio_complete(&io->iocb, ret);
+	return true;
 }
 
 static int do_bio(struct qcow2_target *qt, struct bio *bio)
@@ -338,7 +395,16 @@ static void qcow2_work(struct work_struct *work)
 {
 	struct qcow2_io *io = container_of(work, struct qcow2_io, work);
 	struct bio *bio = dm_bio_from_per_bio_data(io, sizeof(*io));
-	int ret = do_bio(io->qt, bio);
+	u64 pos = (u64)dm_target_offset(io->qt->ti, bio->bi_iter.bi_sector) <<
+		  SECTOR_SHIFT;
+	u64 len = bio->bi_iter.bi_size;
+	int ret;
+
+	if ((bio_op(bio) == REQ_OP_READ || bio_op(bio) == REQ_OP_WRITE) &&
+	    len && pos < io->qt->q->size && len <= io->qt->q->size - pos &&
+	    try_aio(io, bio, pos, len))
+		return;
+	ret = do_bio(io->qt, bio);
 
 	if (ret == -EOPNOTSUPP)
 		bio->bi_status = BLK_STS_NOTSUPP;

@@ -136,8 +136,14 @@ int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, u64 offset,
 	}
 	t->offset = offset;
 	if (!fresh) {
-		ret = qcow2_file_rw(q, q->file, t->data, q->cluster_size,
-				    offset, false);
+		/* the last table may end the file short of a cluster */
+		ssize_t got = qcow2_file_io(q->file, t->data, q->cluster_size,
+					    offset, false);
+
+		ret = got > 0 ? 0 : -EIO;
+		if (ret)
+			qcow2_err(q, "reading table at %llu failed: %zd",
+				  offset, got);
 		if (ret) {
 			kvfree(t->data);
 			kfree(t);

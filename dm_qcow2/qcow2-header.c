@@ -154,19 +154,19 @@ static int parse_extensions(struct qcow2 *q, u8 *hdr, char **error)
 		if (type == QCOW2_EXT_END)
 			return 0;
 		if (len > q->cluster_size - off - 8) {
-			*error = "qcow2: header extension beyond the first cluster";
+			*error = "header extension beyond the first cluster";
 			return -EINVAL;
 		}
 		switch (type) {
 		case QCOW2_EXT_DATA_FILE:
-			*error = "qcow2: external data files are not supported";
+			*error = "external data files are not supported";
 			return -EOPNOTSUPP;
 		case QCOW2_EXT_CRYPTO:
-			*error = "qcow2: encrypted images are not supported";
+			*error = "encrypted images are not supported";
 			return -EOPNOTSUPP;
 		case QCOW2_EXT_BITMAPS:
 			if (len < 24) {
-				*error = "qcow2: bitmaps extension too short";
+				*error = "bitmaps extension too short";
 				return -EINVAL;
 			}
 			q->has_bitmaps = true;
@@ -192,39 +192,39 @@ static int check_v3_fields(struct qcow2 *q, u8 *hdr, char **error)
 
 	if (q->header_length < QCOW2_HDR_V3_LEN ||
 	    q->header_length > q->cluster_size || q->header_length % 8) {
-		*error = "qcow2: invalid header_length";
+		*error = "invalid header_length";
 		return -EINVAL;
 	}
 	if (q->incompat & ~QCOW2_INCOMPAT_KNOWN) {
-		*error = "qcow2: unknown incompatible feature bits";
+		*error = "unknown incompatible feature bits";
 		return -EOPNOTSUPP;
 	}
 	if (q->incompat & QCOW2_INCOMPAT_CORRUPT) {
-		*error = "qcow2: image is marked corrupt; run 'qemu-img check -r all IMAGE'";
+		*error = "image is marked corrupt; run 'qemu-img check -r all IMAGE'";
 		return -EINVAL;
 	}
 	if (q->incompat & QCOW2_INCOMPAT_DIRTY) {
-		*error = "qcow2: image is dirty (lazy refcounts); repair it with 'qemu-img check -r all IMAGE'";
+		*error = "image is dirty (lazy refcounts); repair it with 'qemu-img check -r all IMAGE'";
 		return -EINVAL;
 	}
 	if (q->incompat & QCOW2_INCOMPAT_DATA_FILE) {
-		*error = "qcow2: external data files are not supported";
+		*error = "external data files are not supported";
 		return -EOPNOTSUPP;
 	}
 	if (q->header_length > QCOW2_HDR_V3_LEN)
 		q->compression_type = hdr[104];
 	if (q->compression_type > QCOW2_COMPR_ZSTD ||
 	    !!q->compression_type != !!(q->incompat & QCOW2_INCOMPAT_COMPR)) {
-		*error = "qcow2: unknown or inconsistent compression type";
+		*error = "unknown or inconsistent compression type";
 		return -EOPNOTSUPP;
 	}
 	q->ext_l2 = q->incompat & QCOW2_INCOMPAT_EXTL2;
 	if (q->ext_l2 && q->cluster_bits < 14) {
-		*error = "qcow2: extended L2 needs clusters of 16 KiB or more";
+		*error = "extended L2 needs clusters of 16 KiB or more";
 		return -EINVAL;
 	}
 	if (q->refcount_order > 6) {
-		*error = "qcow2: refcount_order above 6";
+		*error = "refcount_order above 6";
 		return -EINVAL;
 	}
 	return 0;
@@ -236,17 +236,17 @@ static int parse_header(struct qcow2 *q, u8 *hdr, u64 fsize, char **error)
 	int ret;
 
 	if (get_unaligned_be32(hdr) != QCOW2_MAGIC) {
-		*error = "qcow2: bad magic, not a qcow2 image";
+		*error = "bad magic, not a qcow2 image";
 		return -EINVAL;
 	}
 	q->version = get_unaligned_be32(hdr + 4);
 	if (q->version != 2 && q->version != 3) {
-		*error = "qcow2: unsupported version (only 2 and 3)";
+		*error = "unsupported version (only 2 and 3)";
 		return -EOPNOTSUPP;
 	}
 	q->cluster_bits = get_unaligned_be32(hdr + 20);
 	if (q->cluster_bits < 9 || q->cluster_bits > 21) {
-		*error = "qcow2: cluster_bits outside 9..21";
+		*error = "cluster_bits outside 9..21";
 		return -EINVAL;
 	}
 	q->cluster_size = 1U << q->cluster_bits;
@@ -264,7 +264,7 @@ static int parse_header(struct qcow2 *q, u8 *hdr, u64 fsize, char **error)
 	q->header_length = QCOW2_HDR_V2_LEN;
 
 	if (crypt) {
-		*error = "qcow2: encrypted images are not supported";
+		*error = "encrypted images are not supported";
 		return -EOPNOTSUPP;
 	}
 	if (q->version == 3) {
@@ -275,16 +275,16 @@ static int parse_header(struct qcow2 *q, u8 *hdr, u64 fsize, char **error)
 	if (q->backing_name_offset &&
 	    (q->backing_name_len > 1023 ||
 	     q->backing_name_offset + q->backing_name_len > q->cluster_size)) {
-		*error = "qcow2: backing file name outside the first cluster";
+		*error = "backing file name outside the first cluster";
 		return -EINVAL;
 	}
 	if (q->size > (1ULL << 60)) {
-		*error = "qcow2: virtual size too large";
+		*error = "virtual size too large";
 		return -EINVAL;
 	}
 	if (q->nb_snapshots && (q->snapshots_offset % q->cluster_size ||
 				q->snapshots_offset >= fsize)) {
-		*error = "qcow2: snapshot table offset invalid or beyond end of file";
+		*error = "snapshot table offset invalid or beyond end of file";
 		return -EINVAL;
 	}
 	return 0;
@@ -307,11 +307,11 @@ static int check_tables(struct qcow2 *q, u64 fsize, char **error)
 	l2_cover = 1ULL << (q->cluster_bits + q->l2_bits);
 	need = (q->size + l2_cover - 1) >> (q->cluster_bits + q->l2_bits);
 	if (q->l1_size > QCOW2_MAX_L1_BYTES / 8) {
-		*error = "qcow2: l1_size too big";
+		*error = "l1_size too big";
 		return -EINVAL;
 	}
 	if (q->l1_size < need) {
-		*error = "qcow2: l1_size too small for the virtual size";
+		*error = "l1_size too small for the virtual size";
 		return -EINVAL;
 	}
 	l1_bytes = (u64)q->l1_size * 8;
@@ -319,22 +319,22 @@ static int check_tables(struct qcow2 *q, u64 fsize, char **error)
 			   q->l1_offset < q->cluster_size ||
 			   q->l1_offset > fsize ||
 			   l1_bytes > fsize - q->l1_offset)) {
-		*error = "qcow2: L1 table misaligned, over the header or beyond end of file";
+		*error = "L1 table misaligned, over the header or beyond end of file";
 		return -EINVAL;
 	}
 	rt_bytes = (u64)q->rt_clusters << q->cluster_bits;
 	if (!q->rt_clusters || rt_bytes > QCOW2_MAX_RT_BYTES) {
-		*error = "qcow2: refcount table size absurd";
+		*error = "refcount table size absurd";
 		return -EINVAL;
 	}
 	if (q->rt_offset % q->cluster_size || q->rt_offset < q->cluster_size ||
 	    q->rt_offset > fsize || rt_bytes > fsize - q->rt_offset) {
-		*error = "qcow2: refcount table misaligned, over the header or beyond end of file";
+		*error = "refcount table misaligned, over the header or beyond end of file";
 		return -EINVAL;
 	}
 	if (q->l1_size && ranges_overlap(q->l1_offset, l1_bytes,
 					 q->rt_offset, rt_bytes)) {
-		*error = "qcow2: L1 table and refcount table overlap";
+		*error = "L1 table and refcount table overlap";
 		return -EINVAL;
 	}
 	q->rt_entries = rt_bytes / 8;
@@ -352,7 +352,9 @@ static u64 *load_table(struct qcow2 *q, u64 offset, u64 entries)
 	raw = qcow2_alloc_buf(bytes);
 	if (!tab || !raw)
 		goto fail;
-	if (entries && qcow2_file_rw(q, q->file, raw, bytes, offset, false))
+	/* a table may end the file short of a whole sector */
+	if (entries && qcow2_file_io(q->file, raw, bytes, offset, false) <
+		       (ssize_t)(entries * 8))
 		goto fail;
 	for (i = 0; i < entries; i++)
 		tab[i] = be64_to_cpu(raw[i]);
@@ -374,7 +376,7 @@ static int check_table_entries(struct qcow2 *q, u64 fsize, char **error)
 			continue;
 		if ((q->l1[i] & QCOW2_L1_RESERVED) || off % q->cluster_size ||
 		    off >= fsize || qcow2_overlaps_meta(q, off, q->cluster_size)) {
-			*error = "qcow2: L1 entry invalid, beyond end of file or into metadata";
+			*error = "L1 entry invalid, beyond end of file or into metadata";
 			return -EINVAL;
 		}
 	}
@@ -384,7 +386,7 @@ static int check_table_entries(struct qcow2 *q, u64 fsize, char **error)
 			continue;
 		if ((q->rt[i] & QCOW2_RT_RESERVED) || off % q->cluster_size ||
 		    off >= fsize || qcow2_overlaps_meta(q, off, q->cluster_size)) {
-			*error = "qcow2: refcount table entry invalid, beyond end of file or into metadata";
+			*error = "refcount table entry invalid, beyond end of file or into metadata";
 			return -EINVAL;
 		}
 	}
@@ -417,7 +419,7 @@ static int check_meta_refcounts(struct qcow2 *q, char **error)
 	}
 	return 0;
 bad:
-	*error = "qcow2: refcount blocks missing or zero for the image metadata";
+	*error = "refcount blocks missing or zero for the image metadata";
 	return -EINVAL;
 }
 
@@ -466,16 +468,16 @@ int qcow2_open_image(struct qcow2 *q, const char *path, bool ro,
 	if (IS_ERR(q->file)) {
 		ret = PTR_ERR(q->file);
 		q->file = NULL;
-		*error = "qcow2: cannot open image file";
+		*error = "cannot open image file";
 		return ret;
 	}
 	if (!S_ISREG(file_inode(q->file)->i_mode)) {
-		*error = "qcow2: image is not a regular file";
+		*error = "image is not a regular file";
 		return -EINVAL;
 	}
 	fsize = qcow2_file_size(q->file);
 	if (fsize < 512) {
-		*error = "qcow2: image file too short for a header";
+		*error = "image file too short for a header";
 		return -EINVAL;
 	}
 	hdr = qcow2_alloc_buf(512);
@@ -506,7 +508,7 @@ int qcow2_open_image(struct qcow2 *q, const char *path, bool ro,
 	q->l1 = load_table(q, q->l1_offset, q->l1_size);
 	q->rt = load_table(q, q->rt_offset, q->rt_entries);
 	if (!q->l1 || !q->rt) {
-		*error = "qcow2: cannot read L1 or refcount table";
+		*error = "cannot read L1 or refcount table";
 		return -EIO;
 	}
 	ret = check_table_entries(q, fsize, error);
@@ -519,7 +521,7 @@ int qcow2_open_image(struct qcow2 *q, const char *path, bool ro,
 		return ret;
 	ret = qcow2_count_clusters(q);
 	if (ret) {
-		*error = "qcow2: cannot read refcount blocks";
+		*error = "cannot read refcount blocks";
 		return ret;
 	}
 	return 0;

@@ -162,6 +162,22 @@ static int get_map(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 	return ret;
 }
 
+/*
+ * Fast path: does the whole of [pos, pos + len) map to one run of host
+ * data that may be read (or, for @write, written in place)?
+ */
+bool qcow2_map_direct(struct qcow2 *q, u64 pos, u64 len, bool write,
+		      u64 *host)
+{
+	struct qcow2_map m;
+
+	if (get_map(q, pos, len, &m) || m.kind != QC_DATA || m.len != len ||
+	    (write && !m.copied))
+		return false;
+	*host = m.host;
+	return true;
+}
+
 /* Read @n bytes of @f at @off into @it; the part beyond EOF reads zeros. */
 static int read_file(struct qcow2 *q, struct file *f, struct iov_iter *it,
 		     u64 off, u64 n)

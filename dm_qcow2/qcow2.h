@@ -234,6 +234,8 @@ int qcow2_apply_deferred(struct qcow2 *q);
 int qcow2_count_clusters(struct qcow2 *q);
 
 /* qcow2-io.c */
+bool qcow2_map_direct(struct qcow2 *q, u64 pos, u64 len, bool write,
+		      u64 *host);
 int qcow2_read(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len);
 int qcow2_write(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len);
 int qcow2_discard(struct qcow2 *q, u64 pos, u64 len, bool zeroes);
