@@ -335,7 +335,8 @@ static bool try_aio(struct qcow2_io *io, struct bio *bio, u64 pos, u64 len)
 	u64 host;
 	ssize_t ret;
 
-	if (!q->direct || (bio->bi_opf & (REQ_FUA | REQ_PREFLUSH)) ||
+	if (!q->direct || (write && q->ro) ||
+	    (bio->bi_opf & (REQ_FUA | REQ_PREFLUSH)) ||
 	    !qcow2_map_direct(q, pos, len, write, &host))
 		return false;
 	bio_to_iter(bio, &it, write);

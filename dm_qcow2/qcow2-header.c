@@ -579,9 +579,12 @@ static int mark_bitmaps_in_use(struct qcow2 *q)
 	dir = qcow2_alloc_buf(bytes);
 	if (!dir)
 		return -ENOMEM;
-	ret = qcow2_file_rw(q, q->file, dir, bytes, q->bitmap_dir_offset, false);
-	if (ret)
+	/* the directory may end the file short of a whole sector */
+	if (qcow2_file_io(q->file, dir, bytes, q->bitmap_dir_offset, false) <
+	    (ssize_t)q->bitmap_dir_size) {
+		ret = -EIO;
 		goto out;
+	}
 	for (i = 0; i < q->nb_bitmaps; i++) {
 		u32 name, extra;
 

@@ -22,7 +22,7 @@ def rd(f, off, size):
 
 def wr(f, off, size, val):
     f.seek(off)
-    f.write(int(val).to_bytes(size, "big"))
+    f.write((int(val) & ((1 << (8 * size)) - 1)).to_bytes(size, "big"))
 
 
 def main():

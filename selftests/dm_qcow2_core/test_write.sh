@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 need qemu-img qemu-io dmsetup python3 cmp
 
-SIZE=8M
+SIZE=4M
 cat > "$WORK/mirror.py" <<'PY'
 import fcntl, os, random, struct, sys
 dev, ref, seed, n, zero_ok = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
@@ -22,8 +22,8 @@ for i in range(n):
     kind = r.random()
     if zero_ok and kind < 0.1:
         # whole clusters: discard (reads zeros here) or write zeroes
-        ncl = r.randint(1, 4)
-        off = r.randrange(0, size // cl - ncl) * cl
+        ncl = r.randint(1, min(4, size // cl))
+        off = r.randrange(0, size // cl - ncl + 1) * cl
         ln = ncl * cl
         op = 0x1277 if kind < 0.05 else 0x127f   # BLKDISCARD, BLKZEROOUT
         fcntl.ioctl(d, op, struct.pack("QQ", off, ln))
@@ -41,20 +41,20 @@ PY
 
 # write_case NAME CLUSTER DISCARD_OK ATTACH_OPTS... (image in $WORK/img.qcow2)
 write_case() {
-	local name=$1 cl=$2 zok=$3 why=
+	local name=$1 cl=$2 zok=$3 why= t0=$SECONDS
 	shift 3
 	qemu-img convert -O raw "$WORK/img.qcow2" "$WORK/ref.raw"
 	if ! attach dmq "$WORK/img.qcow2" "$@"; then
 		ktap_fail "$name" "attach refused: $(dmesg | tail -2)"
 		return
 	fi
-	python3 "$WORK/mirror.py" /dev/mapper/dmq "$WORK/ref.raw" 1 40 "$zok" "$cl" ||
+	python3 "$WORK/mirror.py" /dev/mapper/dmq "$WORK/ref.raw" 1 16 "$zok" "$cl" ||
 		why="writes failed;"
 	dmsetup suspend dmq
 	qemu-img check -q -U "$WORK/img.qcow2" >"$WORK/chk" 2>&1 ||
 		why="$why check while suspended: $(head -3 "$WORK/chk");"
 	dmsetup resume dmq
-	python3 "$WORK/mirror.py" /dev/mapper/dmq "$WORK/ref.raw" 2 40 "$zok" "$cl" ||
+	python3 "$WORK/mirror.py" /dev/mapper/dmq "$WORK/ref.raw" 2 12 "$zok" "$cl" ||
 		why="$why writes failed;"
 	echo 3 > /proc/sys/vm/drop_caches
 	cmp /dev/mapper/dmq "$WORK/ref.raw" >"$WORK/cmp" 2>&1 ||
@@ -66,12 +66,13 @@ write_case() {
 		why="$why check: $(grep -v '^$' "$WORK/chk" | head -4 | tr '\n' ' ');"
 	qemu-img compare -q "$WORK/img.qcow2" "$WORK/ref.raw" ||
 		why="$why compare differs;"
+	ktap_print "$name: $((SECONDS - t0)) s"
 	if [ -z "$why" ]; then ktap_ok "$name"; else ktap_fail "$name" "$why"; fi
 }
 
 fill() {	# fill IMG: some content to overwrite
 	qemu-io -c 'write -P 0x11 0 1M' -c 'write -P 0x22 3M 300k' \
-		-c 'write -z 5M 1M' "$1" >/dev/null
+		-c 'write -z 2M 1M' "$1" >/dev/null
 }
 
 CASES=(
@@ -80,9 +81,7 @@ CASES=(
 	"v3 512B|cluster_size=512"
 	"v3 4k refcount_bits=2|cluster_size=4096,refcount_bits=2"
 	"v3 2M|cluster_size=2097152"
-	"v3 64k refcount_bits=64|refcount_bits=64"
 	"extended L2 64k|extended_l2=on"
-	"extended L2 32k|extended_l2=on,cluster_size=32768"
 	"preallocation=metadata|preallocation=metadata"
 )
 
@@ -100,7 +99,7 @@ done
 # compressed clusters, deflate and zstd: writes move them to normal ones
 for t in zlib zstd; do
 	rm -f "$WORK/img.qcow2"
-	python3 -c 'import sys; sys.stdout.buffer.write(b"".join(b"%d\n" % i for i in range(2000000))[:8<<20])' > "$WORK/src.raw"
+	seq 1 400000 | head -c 2M > "$WORK/src.raw"
 	qemu-img convert -c -O qcow2 -o compression_type=$t "$WORK/src.raw" "$WORK/img.qcow2"
 	write_case "writes into compressed clusters ($t)" 65536 1
 done
@@ -122,7 +121,7 @@ fi
 
 # backing file: partial writes copy the rest of the cluster up
 rm -f "$WORK/img.qcow2"
-python3 -c 'import random,sys; sys.stdout.buffer.write(random.Random(7).randbytes(8<<20))' > "$WORK/base.raw"
+head -c 4M /dev/urandom > "$WORK/base.raw"
 qemu-img create -q -f qcow2 -b "$WORK/base.raw" -F raw "$WORK/img.qcow2"
 write_case "writes over a raw backing file" 65536 0 backing raw "$WORK/base.raw"
 ktap_finish

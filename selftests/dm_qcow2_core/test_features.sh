@@ -1,0 +1,134 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Status and table lines, read-only devices, flush durability while
+# attached, persistent bitmaps marked in use and unknown autoclear bits
+# cleared on a read-write attach, ENOSPC on the host filesystem failing
+# writes with EIO while reads go on and the image stays consistent.
+. "$(dirname "$0")/lib.sh"
+need qemu-img qemu-io dmsetup python3 cmp
+
+P="python3 $(dirname "$0")/qcow2patch.py"
+IMG=$WORK/f.qcow2
+
+ktap_header
+ktap_plan 11
+
+qemu-img create -q -f qcow2 "$IMG" 4M
+qemu-io -c 'write -P 0x11 0 1M' "$IMG" >/dev/null
+attach dmf "$IMG" cache_mb 2
+st=$(dmsetup status dmf)
+if [[ $st =~ ^0\ 8192\ qcow2\ version\ 3\ cluster_size\ 65536\ allocated\ [0-9]+\ free\ [0-9]+\ cache_hits\ [0-9]+\ cache_misses\ [0-9]+\ errors\ 0\ rw$ ]]; then
+	ktap_ok "status INFO line"
+else
+	ktap_fail "status INFO line" "$st"
+fi
+tb=$(dmsetup table dmf)
+if [ "$tb" = "0 8192 qcow2 $IMG 2 cache_mb 2" ]; then
+	ktap_ok "status TABLE echoes the table"
+else
+	ktap_fail "status TABLE echoes the table" "$tb"
+fi
+
+# a flush makes data and metadata durable: the image checks clean and
+# holds the data while still attached
+head -c 1M /dev/urandom > "$WORK/r.bin"
+dd if="$WORK/r.bin" of=/dev/mapper/dmf bs=64k seek=20 conv=fsync status=none
+qemu-img convert -U -O raw "$IMG" "$WORK/now.raw"
+if qemu-img check -q -U "$IMG" &&
+   cmp -s <(dd if="$WORK/now.raw" bs=64k skip=20 count=16 status=none) "$WORK/r.bin"; then
+	ktap_ok "fsync makes writes durable in the image"
+else
+	ktap_fail "fsync makes writes durable in the image"
+fi
+detach dmf
+
+attach dmf "$IMG" ro
+if dd if=/dev/zero of=/dev/mapper/dmf bs=4k count=1 oflag=direct status=none 2>/dev/null; then
+	ktap_fail "ro device refuses writes"
+else
+	ktap_ok "ro device refuses writes"
+fi
+dmsetup status dmf | grep -q ' ro$' && ktap_ok "ro in status" || ktap_fail "ro in status"
+detach dmf
+
+# persistent bitmaps: marked in use on a read-write attach, untouched by ro
+rm -f "$IMG"
+qemu-img create -q -f qcow2 "$IMG" 4M
+if qemu-img bitmap --add "$IMG" b0 2>/dev/null; then
+	attach dmf "$IMG" ro && detach dmf
+	inuse_ro=$(qemu-img info --output=json "$IMG" | grep -c in-use)
+	attach dmf "$IMG" && dd if=/dev/zero of=/dev/mapper/dmf bs=4k count=1 status=none
+	detach dmf
+	inuse_rw=$(qemu-img info --output=json "$IMG" | grep -c in-use)
+	if [ "$inuse_ro" = 0 ] && [ "$inuse_rw" -ge 1 ]; then
+		ktap_ok "bitmaps marked in use by a rw attach only"
+	else
+		ktap_fail "bitmaps marked in use by a rw attach only" "ro=$inuse_ro rw=$inuse_rw"
+	fi
+else
+	ktap_skip "bitmaps marked in use by a rw attach only" "qemu-img bitmap unsupported"
+fi
+
+# unknown autoclear bits are cleared before the first write
+rm -f "$IMG"
+qemu-img create -q -f qcow2 "$IMG" 4M
+$P "$IMG" set 88 8 0x8000
+attach dmf "$IMG" && detach dmf
+ac=$(python3 -c 'import sys; f=open(sys.argv[1],"rb"); f.seek(88); print(int.from_bytes(f.read(8),"big"))' "$IMG")
+if [ "$ac" = 0 ]; then
+	ktap_ok "unknown autoclear bits cleared"
+else
+	ktap_fail "unknown autoclear bits cleared" "autoclear=$ac"
+fi
+
+# ENOSPC on the host filesystem: writes fail with EIO, reads go on, the
+# image stays consistent (leaks allowed)
+mkdir -p "$WORK/small"
+mount -t tmpfs -o size=3M tmpfs "$WORK/small"
+qemu-img create -q -f qcow2 "$WORK/small/s.qcow2" 16M
+qemu-io -c 'write -P 0x33 0 1M' "$WORK/small/s.qcow2" >/dev/null
+attach dmn "$WORK/small/s.qcow2"
+if dd if=/dev/urandom of=/dev/mapper/dmn bs=1M seek=2 count=8 oflag=direct status=none 2>/dev/null; then
+	ktap_fail "ENOSPC fails the write"
+else
+	ktap_ok "ENOSPC fails the write"
+fi
+if [ "$(dd if=/dev/mapper/dmn bs=64k count=1 iflag=direct status=none | od -An -tx1 | head -1 | awk '{print $1}')" = 33 ]; then
+	ktap_ok "reads still served after ENOSPC"
+else
+	ktap_fail "reads still served after ENOSPC"
+fi
+detach dmn
+qemu-img check -q "$WORK/small/s.qcow2"
+rc=$?
+if [ $rc = 0 ] || [ $rc = 3 ]; then
+	ktap_ok "image consistent after ENOSPC (rc $rc)"
+else
+	ktap_fail "image consistent after ENOSPC" "qemu-img check rc $rc"
+fi
+umount "$WORK/small"
+
+# direct I/O (asynchronous kiocb path) on ext4 over a RAM disk
+why=
+if modprobe brd rd_nr=1 rd_size=65536 2>/dev/null && mkfs.ext4 -q -F /dev/ram0 &&
+   mkdir -p "$WORK/ext4" && mount /dev/ram0 "$WORK/ext4"; then
+	qemu-img create -q -f qcow2 "$WORK/ext4/d.qcow2" 16M
+	qemu-io -c 'write -P 0x44 0 4M' "$WORK/ext4/d.qcow2" >/dev/null
+	qemu-img convert -O raw "$WORK/ext4/d.qcow2" "$WORK/d.raw"
+	attach dmd "$WORK/ext4/d.qcow2"
+	head -c 6M /dev/urandom > "$WORK/w.bin"
+	dd if="$WORK/w.bin" of=/dev/mapper/dmd bs=4k seek=100 oflag=direct status=none
+	dd if="$WORK/w.bin" of=/dev/mapper/dmd bs=64k seek=100 count=20 oflag=direct status=none
+	dd if="$WORK/w.bin" of="$WORK/d.raw" bs=4k seek=100 conv=notrunc status=none
+	dd if="$WORK/w.bin" of="$WORK/d.raw" bs=64k seek=100 count=20 conv=notrunc status=none
+	cmp /dev/mapper/dmd "$WORK/d.raw" || why="device differs;"
+	detach dmd
+	qemu-img check -q "$WORK/ext4/d.qcow2" || why="$why check;"
+	qemu-img compare -q "$WORK/ext4/d.qcow2" "$WORK/d.raw" || why="$why compare;"
+	umount "$WORK/ext4"
+	rmmod brd
+	if [ -z "$why" ]; then ktap_ok "direct I/O on ext4"; else ktap_fail "direct I/O on ext4" "$why"; fi
+else
+	ktap_skip "direct I/O on ext4" "no brd/mkfs.ext4"
+fi
+ktap_finish

@@ -1,0 +1,89 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Hostile images: header damage is refused at attach with a clear message
+# in the kernel log; damage found later (L2 entries pointing past the end
+# of file, into metadata, misaligned, compressed descriptors past EOF)
+# fails that read with EIO and counts an error, while the rest of the
+# device keeps reading. Never a kernel warning (the VM run checks that).
+. "$(dirname "$0")/lib.sh"
+need qemu-img qemu-io dmsetup python3
+
+P="python3 $(dirname "$0")/qcow2patch.py"
+IMG=$WORK/h.qcow2
+
+fresh() {
+	rm -f "$IMG"
+	qemu-img create -q -f qcow2 "$IMG" 8M "$@"
+	qemu-io -c 'write -P 0x11 0 1M' -c 'write -P 0x22 4M 64k' "$IMG" >/dev/null
+}
+
+# refused NAME EXPECTED_LOG_FRAGMENT [SECTORS]: attach must fail so
+refused() {
+	local name=$1 want=$2 sectors=${3:-16384}
+	klog_mark
+	if dmsetup create dmh --table "0 $sectors qcow2 $IMG" 2>/dev/null; then
+		dmsetup remove dmh
+		ktap_fail "$name refused" "attach succeeded"
+	elif klog_new | grep -qi -- "$want"; then
+		ktap_ok "$name refused"
+	else
+		ktap_fail "$name refused" "no '$want' in log: $(klog_new | tail -2)"
+	fi
+}
+
+# read_fails NAME GUEST_OFFSET: attach works, that cluster reads EIO,
+# another cluster still reads, the errors counter moved
+read_fails() {
+	local name=$1 off=$2 why=
+	if ! dmsetup create dmh --table "0 16384 qcow2 $IMG"; then
+		ktap_fail "$name" "attach refused"
+		return
+	fi
+	dd if=/dev/mapper/dmh of=/dev/null bs=4k skip=$((off / 4096)) count=1 \
+		iflag=direct 2>/dev/null && why="read succeeded;"
+	[ "$(dd if=/dev/mapper/dmh bs=4k skip=1024 count=1 iflag=direct 2>/dev/null |
+	     od -An -tx1 | head -1 | awk '{print $1}')" = 22 ] ||
+		why="$why other cluster unreadable;"
+	dmsetup status dmh | grep -q ' errors 0 ' && why="$why errors not counted;"
+	dmsetup remove dmh || why="$why detach failed"
+	if [ -z "$why" ]; then ktap_ok "$name"; else ktap_fail "$name" "$why"; fi
+}
+
+ktap_header
+ktap_plan 27
+
+fresh; $P "$IMG" set 0 4 0x12345678;		refused "bad magic" "bad magic"
+fresh; $P "$IMG" set 4 4 4;			refused "version 4" "unsupported version"
+fresh; $P "$IMG" set 72 8 0x100;		refused "unknown incompatible bit" "unknown incompatible"
+fresh; $P "$IMG" set 72 8 2;			refused "corrupt bit" "corrupt"
+fresh; $P "$IMG" set 72 8 1;			refused "dirty image" "qemu-img check -r all"
+fresh; $P "$IMG" set 32 4 1;			refused "encryption" "encrypt"
+fresh; $P "$IMG" set 72 8 4;			refused "external data file" "external data"
+fresh; $P "$IMG" set 20 4 8;			refused "cluster_bits 8" "cluster_bits"
+fresh; $P "$IMG" set 20 4 22;			refused "cluster_bits 22" "cluster_bits"
+fresh; $P "$IMG" set 36 4 0x10000000;		refused "huge l1_size" "l1_size"
+fresh; $P "$IMG" set 36 4 0;			refused "l1_size too small" "l1_size"
+fresh; $P "$IMG" set 40 8 0x100000000;		refused "L1 table beyond EOF" "L1 table"
+fresh; $P "$IMG" set 40 8 0;			refused "L1 table over the header" "L1 table"
+fresh; $P "$IMG" set 48 8 0x100000000;		refused "refcount table beyond EOF" "refcount table"
+fresh; $P "$IMG" set 56 4 0;			refused "refcount table of 0 clusters" "refcount table"
+fresh; $P "$IMG" set 40 8 "$($P "$IMG" get refcount_table_offset)"
+						refused "L1 and refcount table overlap" "overlap"
+fresh; $P "$IMG" set 96 4 7;			refused "refcount_order 7" "refcount_order"
+fresh; $P "$IMG" rt 0 0;			refused "missing refcount block" "refcount blocks missing"
+fresh; truncate -s 200000 "$IMG";		refused "truncated file" "end of file"
+fresh;						refused "table length differs" "virtual size" 16392
+fresh; qemu-img rebase -q -u -b /nonexistent -F raw "$IMG"
+						refused "backing file without backing args" "backing"
+fresh; $P "$IMG" set "$(( $($P "$IMG" get l1_table_offset) ))" 8 0x8000000100000000
+						refused "L1 entry beyond EOF" "L1 entry"
+
+fresh; $P "$IMG" l2 0 0x8000001000000000;	read_fails "L2 entry beyond EOF: EIO" 0
+fresh; $P "$IMG" l2 0 "$(( 0x8000000000000000 | $($P "$IMG" get refcount_table_offset) ))"
+						read_fails "L2 entry into metadata: EIO" 0
+fresh; $P "$IMG" l2 0 0x8000000000050200;	read_fails "misaligned L2 entry: EIO" 0
+fresh; $P "$IMG" l2 0 $(( (1 << 62) | 0x10000000 ))
+						read_fails "compressed descriptor past EOF: EIO" 0
+fresh; $P "$IMG" l2 65536 $(( (1 << 62) | 0x80000 ))
+						read_fails "garbage compressed data: EIO" 65536
+ktap_finish
