@@ -189,6 +189,24 @@ out:
 	return ret;
 }
 
+/* Point the header at a grown refcount table. */
+static int write_rt_header(struct qcow2 *q)
+{
+	u8 *hdr = qcow2_alloc_buf(512);
+	int ret;
+
+	if (!hdr)
+		return -ENOMEM;
+	ret = qcow2_file_rw(q, q->file, hdr, 512, 0, false);
+	if (!ret) {
+		put_unaligned_be64(q->rt_offset, hdr + 48);
+		put_unaligned_be32(q->rt_clusters, hdr + 56);
+		ret = qcow2_file_rw(q, q->file, hdr, 512, 0, true);
+	}
+	kvfree(hdr);
+	return ret;
+}
+
 static int sync_file(struct qcow2 *q)
 {
 	int ret = vfs_fsync(q->file, 0);
@@ -223,6 +241,13 @@ int qcow2_flush_meta(struct qcow2 *q)
 		ret = write_u64_table(q, q->rt, q->rt_entries, q->rt_offset);
 		if (!ret)
 			ret = sync_file(q);
+		if (!ret && q->rt_moved) {
+			ret = write_rt_header(q);
+			if (!ret)
+				ret = sync_file(q);
+			if (!ret)
+				q->rt_moved = false;
+		}
 		if (!ret)
 			q->rt_dirty = false;
 	}

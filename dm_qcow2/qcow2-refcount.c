@@ -127,6 +127,54 @@ int qcow2_update_refcount(struct qcow2 *q, u64 offset, u64 len, int delta)
 	return 0;
 }
 
+/*
+ * The refcount table is full: build a larger one at the end of the file,
+ * right after a new refcount block (at @c) that counts both. The header
+ * points at the new table once it is durable (flush sequence step 2);
+ * the old table is freed after that.
+ */
+static int grow_reftable(struct qcow2 *q, u64 c)
+{
+	u64 idx = c >> q->rb_bits, per_cl = q->cluster_size / 8, i, n;
+	struct qcow2_table *t;
+	u64 *nrt;
+	int ret;
+
+	n = max_t(u64, 2ULL * q->rt_clusters, DIV_ROUND_UP(idx + 1, per_cl));
+	if ((n << q->cluster_bits) > QCOW2_MAX_RT_BYTES ||
+	    n + 1 > (1ULL << q->rb_bits) || (idx << q->rb_bits) != c) {
+		qcow2_err(q, "refcount table cannot grow further");
+		return -ENOSPC;
+	}
+	nrt = kvcalloc(n * per_cl, sizeof(u64), GFP_KERNEL);
+	if (!nrt)
+		return -ENOMEM;
+	ret = qcow2_cache_get(q, &q->rbc, c << q->cluster_bits, true, &t);
+	if (!ret)
+		ret = qcow2_defer_free(q, q->rt_offset,
+				       (u64)q->rt_clusters << q->cluster_bits,
+				       false);
+	if (ret) {
+		kvfree(nrt);
+		return ret;
+	}
+	for (i = 0; i <= n; i++)
+		rb_set(q, t->data, i, 1);
+	qcow2_cache_mark_dirty(q, t);
+	memcpy(nrt, q->rt, q->rt_entries * sizeof(u64));
+	nrt[idx] = c << q->cluster_bits;
+	kvfree(q->rt);
+	q->rt = nrt;
+	q->rt_entries = n * per_cl;
+	q->rt_offset = (c + 1) << q->cluster_bits;
+	q->rt_clusters = n;
+	q->rt_dirty = true;
+	q->rt_moved = true;
+	q->alloc_end = (c + n + 1) << q->cluster_bits;
+	q->nr_allocated += n + 1;
+	return 0;
+}
+
 /* A new refcount block for the range starting at cluster @c, placed at @c. */
 static int new_refblock(struct qcow2 *q, u64 c)
 {
@@ -134,10 +182,8 @@ static int new_refblock(struct qcow2 *q, u64 c)
 	struct qcow2_table *t;
 	int ret;
 
-	if (idx >= q->rt_entries) {
-		qcow2_err(q, "refcount table full, image cannot grow further");
-		return -ENOSPC;
-	}
+	if (idx >= q->rt_entries)
+		return grow_reftable(q, c);
 	if ((idx << q->rb_bits) != c) {
 		qcow2_err(q, "clusters below %llu have no refcount block", c);
 		return -EIO;
@@ -182,7 +228,7 @@ int qcow2_alloc_cluster(struct qcow2 *q, u64 *offset)
 		ret = new_refblock(q, c);
 		if (ret)
 			return ret;
-		c++;
+		c = q->alloc_end >> q->cluster_bits;
 		q->free_hint = c;
 	}
 found:

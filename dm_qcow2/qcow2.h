@@ -146,6 +146,7 @@ struct qcow2 {
 	u64 rt_entries;
 	u64 *rt;
 	bool rt_dirty;
+	bool rt_moved;			/* header must point at a new table */
 
 	struct qcow2_cache l2c;
 	struct qcow2_cache rbc;

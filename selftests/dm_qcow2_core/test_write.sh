@@ -86,7 +86,7 @@ CASES=(
 )
 
 ktap_header
-ktap_plan $(( ${#CASES[@]} + 5 ))
+ktap_plan $(( ${#CASES[@]} + 6 ))
 for c in "${CASES[@]}"; do
 	opts=${c#*|}
 	cl=$(echo "$opts" | sed -n 's/.*cluster_size=\([0-9]*\).*/\1/p')
@@ -124,4 +124,20 @@ rm -f "$WORK/img.qcow2"
 head -c 4M /dev/urandom > "$WORK/base.raw"
 qemu-img create -q -f qcow2 -b "$WORK/base.raw" -F raw "$WORK/img.qcow2"
 write_case "writes over a raw backing file" 65536 0 backing raw "$WORK/base.raw"
+
+# 512 B clusters: 12 MiB of data outgrow the refcount table qemu-img made
+rm -f "$WORK/img.qcow2"
+qemu-img create -q -f qcow2 -o cluster_size=512 "$WORK/img.qcow2" 16M
+rt0=$(python3 "$(dirname "$0")/qcow2patch.py" "$WORK/img.qcow2" get refcount_table_offset)
+head -c 12M /dev/urandom > "$WORK/big.bin"
+why=
+attach dmq "$WORK/img.qcow2" || why="attach failed;"
+dd if="$WORK/big.bin" of=/dev/mapper/dmq bs=1M oflag=direct status=none || why="$why write failed;"
+detach dmq
+cp "$WORK/big.bin" "$WORK/ref.raw" && truncate -s 16M "$WORK/ref.raw"
+qemu-img check -q "$WORK/img.qcow2" || why="$why check: $(qemu-img check "$WORK/img.qcow2" 2>&1 | head -3);"
+qemu-img compare -q "$WORK/img.qcow2" "$WORK/ref.raw" || why="$why compare differs;"
+rt1=$(python3 "$(dirname "$0")/qcow2patch.py" "$WORK/img.qcow2" get refcount_table_offset)
+[ "$rt0" != "$rt1" ] || why="$why refcount table did not move;"
+if [ -z "$why" ]; then ktap_ok "refcount table growth"; else ktap_fail "refcount table growth" "$why"; fi
 ktap_finish
