@@ -31,7 +31,8 @@ different_clusters() {
 	qemu-img create -q -f qcow2 -o cluster_size=65536 "$img" $SIZE || return 1
 	args=(--name=par --direct=1 --ioengine=libaio --rw=randwrite --bs=4k
 	      --iodepth=16 --numjobs=4 --size=8M --offset_increment=16M
-	      --verify=crc32c --verify_fatal=1 --randrepeat=1 --group_reporting)
+	      --verify=crc32c --verify_fatal=1 --verify_state_save=0 --randrepeat=1
+	      --group_reporting)
 	name=$(dq_name)
 	dq_attach "$img" "$name" || return 1
 	fio --filename="$DEV" "${args[@]}" >"$WORK/fio.out" 2>&1 || { cat "$WORK/fio.out"; rc=1; }

@@ -16,7 +16,7 @@ fio_job() {		# fio_job DEV EXTRA... (write + verify)
 	local dev=$1
 	shift
 	fio --name=dmq --filename="$dev" --direct=1 --ioengine=libaio \
-		--verify=crc32c --verify_fatal=1 --do_verify=1 \
+		--verify=crc32c --verify_fatal=1 --do_verify=1 --verify_state_save=0 \
 		--randrepeat=1 --output-format=terse --terse-version=3 "$@" \
 		>"$WORK/fio.out" 2>&1 || { cat "$WORK/fio.out"; return 1; }
 }
