@@ -1177,9 +1177,12 @@ def plot(res, stem_path):
                    label="d%d j%d%s" % (p["iodepth"], p["jobs"], "" if
                                        p["rw"].startswith("rand") else
                                        " " + p["rw"]))
+        fresh = {c["name"] for c in res["configs"] if c["fresh"]}
         for i, c in enumerate(cfgs):
             if all(val(c, p["id"]) is None for p in ps):
-                ax.text(i, 0.02, "n/a", ha="center", va="bottom", fontsize=7,
+                why = ("writes only" if c in fresh and
+                       not any("write" in p["rw"] for p in ps) else "n/a")
+                ax.text(i, 0.02, why, ha="center", va="bottom", fontsize=7,
                         transform=ax.get_xaxis_transform())
         ax.set_yscale("log")
         allv = [val(c, p["id"], "min") for c in cfgs for p in ps
