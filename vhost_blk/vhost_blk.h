@@ -146,6 +146,7 @@ struct vhost_blk_req {
 	struct iovec *iov;
 	/* Not zeroed: */
 	struct kiocb iocb;		/* init_sync_kiocb() */
+	struct work_struct sync_work;	/* file FLUSH/DISCARD/WZ: INIT_WORK() */
 	struct vhost_blk_range ranges[VHOST_BLK_DISCARD_SEG]; /* nranges */
 	struct page *inline_pages[VHOST_BLK_INLINE_PAGES];
 	struct iovec inline_iov[VHOST_BLK_INLINE_IOV];
@@ -158,6 +159,7 @@ int vhost_blk_req_parse(struct vhost_blk_req *req, struct iovec *iov,
 void vhost_blk_req_get_id(struct vhost_blk_req *req, const char *serial);
 
 /* vhost_blk_main.c */
+extern struct workqueue_struct *vhost_blk_wq;
 void vhost_blk_req_done(struct vhost_blk_req *req);
 
 /* vhost_blk_bio.c */

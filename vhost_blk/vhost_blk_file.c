@@ -4,8 +4,7 @@
  * Reads and writes are kiocbs on the guest's iovecs: direct I/O
  * (asynchronous, ki_complete) when the file system supports O_DIRECT,
  * buffered and synchronous otherwise. FLUSH is an fsync, DISCARD and
- * WRITE_ZEROES are fallocate calls; those run synchronously on the
- * worker.
+ * WRITE_ZEROES are fallocate calls; those run on the module's workqueue.
  */
 #include <linux/fs.h>
 #include <linux/falloc.h>
@@ -135,27 +134,34 @@ static int vhost_blk_file_ranges(struct vhost_blk_req *req)
 	return r;
 }
 
-void vhost_blk_file_submit(struct vhost_blk_req *req)
+/*
+ * fsync and fallocate block: run them off the worker, so that the other
+ * virtqueues it serves go on meanwhile. They need no guest memory.
+ */
+static void vhost_blk_file_sync_fn(struct work_struct *work)
 {
-	int r = 0;
+	struct vhost_blk_req *req = container_of(work, struct vhost_blk_req,
+						 sync_work);
+	int r;
 
-	switch (req->type) {
-	case VIRTIO_BLK_T_IN:
-	case VIRTIO_BLK_T_OUT:
-		vhost_blk_file_rw(req);
-		return;
-	case VIRTIO_BLK_T_FLUSH:
+	if (req->type == VIRTIO_BLK_T_FLUSH)
 		r = vfs_fsync(req->be->file, 0);
-		break;
-	case VIRTIO_BLK_T_DISCARD:
-	case VIRTIO_BLK_T_WRITE_ZEROES:
+	else
 		r = vhost_blk_file_ranges(req);
-		break;
-	}
 	if (r)
 		vhost_blk_warn("file request %u: %d\n", req->type, r);
 	req->status = r ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
-	vhost_blk_req_done(req);
+	vhost_blk_req_done(req);	/* req may be gone from here on */
+}
+
+void vhost_blk_file_submit(struct vhost_blk_req *req)
+{
+	if (req->type == VIRTIO_BLK_T_IN || req->type == VIRTIO_BLK_T_OUT) {
+		vhost_blk_file_rw(req);
+		return;
+	}
+	INIT_WORK(&req->sync_work, vhost_blk_file_sync_fn);
+	queue_work(vhost_blk_wq, &req->sync_work);
 }
 
 void vhost_blk_file_release(struct vhost_blk_req *req)

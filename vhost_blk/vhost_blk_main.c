@@ -53,6 +53,8 @@
 #include "compat.h"
 
 static struct kmem_cache *vhost_blk_req_cache;
+/* Blocking file operations (fsync, fallocate); drained at module exit. */
+struct workqueue_struct *vhost_blk_wq;
 
 /* ---- completion ------------------------------------------------------- */
 
@@ -795,15 +797,26 @@ static int __init vhost_blk_init(void)
 	vhost_blk_req_cache = KMEM_CACHE(vhost_blk_req, 0);
 	if (!vhost_blk_req_cache)
 		return -ENOMEM;
+	r = -ENOMEM;
+	vhost_blk_wq = alloc_workqueue("vhost_blk_sync", WQ_UNBOUND, 0);
+	if (!vhost_blk_wq)
+		goto destroy_cache;
 	r = misc_register(&vhost_blk_misc);
 	if (r)
-		kmem_cache_destroy(vhost_blk_req_cache);
+		goto destroy_wq;
+	return 0;
+
+destroy_wq:
+	destroy_workqueue(vhost_blk_wq);
+destroy_cache:
+	kmem_cache_destroy(vhost_blk_req_cache);
 	return r;
 }
 
 static void __exit vhost_blk_exit(void)
 {
 	misc_deregister(&vhost_blk_misc);
+	destroy_workqueue(vhost_blk_wq);
 	kmem_cache_destroy(vhost_blk_req_cache);
 }
 
