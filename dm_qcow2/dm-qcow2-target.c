@@ -46,6 +46,16 @@
  *     its L2 table is durable.
  * A flush bio, a FUA write, suspend and table unload all run the flush
  * sequence. The image never needs the dirty bit.
+ *
+ * Dirty images (incompatible bit 0, left by QEMU with lazy refcounts) are
+ * refused rather than repaired in the kernel: rebuilding refcounts means
+ * walking every L1/L2/snapshot table, which `qemu-img check -r all IMAGE`
+ * already does well; the error message says so.
+ *
+ * Refcount table growth: when the file outgrows the table, a new table
+ * twice the size is written at the end of the file next to a refcount
+ * block that counts it; the header is switched once both are durable and
+ * the old table is freed afterwards.
  */
 #include <linux/module.h>
 #include <linux/slab.h>
