@@ -1,0 +1,1 @@
+test_read_matrix.sh
