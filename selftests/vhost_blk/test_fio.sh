@@ -45,6 +45,7 @@ ktap_run "fio verify through vhost-blk detects a corrupted block" live_verify
 # dm-qcow2: through tools/bin/qcow2-dm when present, else dmsetup; the
 # image lives on ext4 (on brd), as images do on a host
 setup_ext4_file || ktap_print "ext4 setup failed"
+rm -f "$EXT4_FILE"	# the image needs the room: 4 x 12 MiB of data
 QIMG=$EXT4_MNT/fio.qcow2
 qcow2_attach() {
 	local sectors
