@@ -7,7 +7,7 @@
 . "$(dirname "$0")/common.sh"
 
 ktap_header
-ktap_plan 6
+ktap_plan 7
 setup_brd && setup_ext4_file || ktap_print "setup failed"
 have_vhost_blk || ktap_print "/dev/vhost-blk is missing: every case fails"
 [ -f "$FIO_ENGINE" ] || ktap_print "fio engine $FIO_ENGINE not built"
@@ -24,6 +24,11 @@ fio4() {
 ktap_run "fio verify crc32c, iodepth 128, 4 queues onto brd" fio4 /dev/ram0 12M
 ktap_run "fio verify crc32c, iodepth 128, 4 queues onto an ext4 file" \
 	fio4 "$EXT4_FILE" 6M
+# no vblk_queues: the engine gives the device one queue per job (fio
+# clones carry different numjobs values, so it must count the jobs)
+ktap_run "fio verify, 6 jobs, default queue count, onto brd" \
+	fio_vblk --name=d --filename=/dev/ram0 --numjobs=6 --iodepth=32 \
+	--rw=randwrite --bs=4k --size=2M --offset_increment=2M
 ktap_run "fio verify, 1 queue, sequential 128k onto brd" \
 	fio_vblk --name=s --filename=/dev/ram0 --iodepth=128 --rw=write \
 	--bs=128k --size=32M

@@ -49,7 +49,7 @@ static struct fio_option options[] = {
 		.minval = 0,
 		.maxval = VBLK_MAX_QUEUES,
 		.def = "0",
-		.help = "Virtqueues of the shared device (0: numjobs with thread=1, else 1)",
+		.help = "Virtqueues of the shared device (0: one per job sharing it with thread=1, else 1)",
 		.category = FIO_OPT_C_ENGINE,
 		.group = FIO_OPT_G_INVALID,
 	},
@@ -120,6 +120,33 @@ static const char *backend_of(struct thread_data *td)
 	return td->o.nr_files ? td->files[0]->file_name : NULL;
 }
 
+/*
+ * Jobs of this process (thread=1) that share @td's device. fio hands each
+ * clone of a numjobs=N job a different numjobs value, so the default
+ * queue count cannot come from td->o.numjobs: whichever job opened the
+ * device first would decide it. Count the jobs themselves instead.
+ */
+static unsigned int sharing_jobs(struct thread_data *td)
+{
+	const char *backend = backend_of(td);
+	struct thread_data *t;
+	unsigned int n = 0;
+	int i;
+
+	if (!td->o.use_thread)
+		return 1;
+	for_each_td(t, i) {
+		const char *b;
+
+		if (t->io_ops != td->io_ops || !t->o.use_thread)
+			continue;
+		b = backend_of(t);
+		if (b && !strcmp(b, backend))
+			n++;
+	}
+	return n ? n : 1;
+}
+
 static void job_opts(struct thread_data *td, struct vblk_opts *vo)
 {
 	struct vblk_fio_options *o = td->eo;
@@ -129,7 +156,7 @@ static void job_opts(struct thread_data *td, struct vblk_opts *vo)
 	vo->transport = o->vhost_user ? VBLK_TR_USER : VBLK_TR_AUTO;
 	vo->num_queues = o->queues;
 	if (!vo->num_queues)
-		vo->num_queues = td->o.use_thread ? td->o.numjobs : 1;
+		vo->num_queues = sharing_jobs(td);
 	if (vo->num_queues > VBLK_MAX_QUEUES)
 		vo->num_queues = VBLK_MAX_QUEUES;
 	vo->workers = o->workers;
