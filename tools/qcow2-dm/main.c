@@ -24,6 +24,8 @@ static void usage(FILE *f)
 		"  detach NAME     remove the device, release the image lock\n"
 		"  list            attached qcow2 devices and their images\n"
 		"  info NAME       image, backing chain and status of a device\n"
+		"  snapshot NAME --external NEW.qcow2\n"
+		"                  switch the live device onto a new overlay\n"
 		"\n"
 		"'" PROG " COMMAND --help' describes each command.\n");
 }
@@ -50,6 +52,17 @@ int main(int argc, char **argv)
 		return cmd_list(argc - 1, argv + 1);
 	if (!strcmp(cmd, "info"))
 		return cmd_info(argc - 1, argv + 1);
+	if (!strcmp(cmd, "snapshot")) {
+		int i;
+
+		for (i = 2; i < argc; i++)
+			if (!strcmp(argv[i], "--external"))
+				return cmd_snapshot_external(argc - 1, argv + 1);
+		if (wants_help(argc - 1, argv + 1))
+			return cmd_snapshot_external(argc - 1, argv + 1);
+		err("snapshot: only --external snapshots are supported (try --help)");
+		return 2;
+	}
 	if (!strcmp(cmd, "hold"))
 		return cmd_hold(argc - 1, argv + 1);
 	err("unknown command '%s' (try '" PROG " --help')", cmd);
