@@ -26,6 +26,7 @@ static void usage(FILE *f)
 		"  info NAME       image, backing chain and status of a device\n"
 		"  snapshot NAME --external NEW.qcow2\n"
 		"                  switch the live device onto a new overlay\n"
+		"  merge NAME      commit the top image into its backing file, online\n"
 		"\n"
 		"'" PROG " COMMAND --help' describes each command.\n");
 }
@@ -63,6 +64,8 @@ int main(int argc, char **argv)
 		err("snapshot: only --external snapshots are supported (try --help)");
 		return 2;
 	}
+	if (!strcmp(cmd, "merge"))
+		return cmd_merge(argc - 1, argv + 1);
 	if (!strcmp(cmd, "hold"))
 		return cmd_hold(argc - 1, argv + 1);
 	err("unknown command '%s' (try '" PROG " --help')", cmd);

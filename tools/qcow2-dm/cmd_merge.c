@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qcow2-dm merge NAME: commit the device's top image into its backing
+ * file while the device stays in use, then drop it from the chain.
+ *
+ * Two phases, like a pre-copy migration:
+ *  1. The device switches onto a temporary overlay TMP (an external
+ *     snapshot), so TOP and BASE are no longer written by the kernel, and
+ *     `qemu-img commit -d TOP` copies TOP into BASE while the device keeps
+ *     running on TMP -> TOP -> BASE. This is safe because the kernel reads
+ *     BASE only where TOP has no data, and qemu-img writes BASE only where
+ *     TOP has data (whole BASE clusters: see check_geometry()).
+ *  2. Under suspend: TMP is rebased onto BASE (same content: BASE now
+ *     holds TOP), committed into BASE (only what was written during phase
+ *     1), and the device reloads on BASE alone. The pause lasts as long as
+ *     that small commit.
+ * A failure in either phase leaves the device running on a chain with
+ * the same content (TMP over TOP or over BASE) and says so.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "holder.h"
+#include "live.h"
+#include "qcow2.h"
+#include "util.h"
+
+#define INCOMPAT_EXTL2	(1ULL << 4)
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " merge NAME\n"
+		"\n"
+		"Commit the top image of the attached device NAME into its backing\n"
+		"file while the device stays in use (like 'qemu-img commit'), then\n"
+		"reload the device on the backing file: the top image leaves the\n"
+		"chain and may be deleted. The device pauses once, briefly, for the\n"
+		"writes made while the bulk of the data was being copied.\n"
+		"\n"
+		"Refused for read-only devices, devices without a backing file, a\n"
+		"top image with extended L2 entries, and a qcow2 backing file with\n"
+		"larger clusters than the top image.\n"
+		"\n"
+		"  -h, --help   this text\n");
+}
+
+static int read_info(const char *path, struct qcow2_info *info)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return err_errno("merge: %s", path);
+	r = qcow2_read_info(fd, path, info);
+	close(fd);
+	return r;
+}
+
+/*
+ * Phase 1 needs every write of qemu-img into BASE to cover whole BASE
+ * clusters that the kernel never reads (it reads them from TOP): a
+ * partial write could copy a BASE cluster elsewhere and free the old one
+ * while the kernel's cached tables still point at it.
+ */
+static int check_geometry(const struct live_table *lt)
+{
+	struct qcow2_info top, base;
+
+	if (read_info(lt->image, &top))
+		return -1;
+	if (top.incompatible & INCOMPAT_EXTL2)
+		return err("merge: %s has extended L2 entries: not supported",
+			   lt->image);
+	if (strcmp(lt->backing_fmt, "qcow2"))
+		return 0;
+	if (read_info(lt->backing, &base))
+		return -1;
+	if (base.cluster_bits > top.cluster_bits)
+		return err("merge: %s has larger clusters than %s: not supported",
+			   lt->backing, lt->image);
+	return 0;
+}
+
+static int qemu_img(const char *what, char *const argv[])
+{
+	if (live_run(argv) != 0)
+		return err("merge: qemu-img %s failed", what);
+	return 0;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Phase 1: TOP into BASE, the device running on TMP -> TOP -> BASE. */
+static int phase1(const char *name, const char *tmp, struct live_table *lt)
+{
+	char *commit[] = { "qemu-img", "commit", "-q", "-d", lt->image, NULL };
+	int r;
+
+	if (live_create_overlay(tmp, lt))
+		return -1;
+	if (live_switch(name, tmp, lt)) {
+		unlink(tmp);
+		return -1;
+	}
+	fprintf(stderr, PROG ": merge: copying %s into %s, %s in use\n",
+		lt->image, lt->backing, name);
+	/* qemu-img takes its own locks: ours would conflict */
+	holder_stop(name);
+	r = qemu_img("commit", commit);
+	if (live_hold(name, tmp))
+		err("merge: %s: could not lock %s again", name, tmp);
+	if (r)
+		err("merge: %s runs on %s over %s, content unchanged", name,
+		    tmp, lt->image);
+	return r;
+}
+
+/* Phase 2, under suspend: TMP into BASE, the device onto BASE. */
+static int phase2(const char *name, const char *tmp,
+		  const struct live_table *lt)
+{
+	char *rebase[] = { "qemu-img", "rebase", "-q", "-u", "-b",
+			   (char *)lt->backing, "-F", (char *)lt->backing_fmt,
+			   (char *)tmp, NULL };
+	char *commit[] = { "qemu-img", "commit", "-q", "-d", (char *)tmp, NULL };
+	struct live_table back = *lt;
+
+	if (live_dm("suspend", name, NULL))
+		return err("merge: %s: suspend failed", name);
+	holder_stop(name);
+	if (qemu_img("rebase", rebase) || qemu_img("commit", commit) ||
+	    live_load(name, lt->backing, NULL, lt->cache_mb)) {
+		snprintf(back.image, sizeof(back.image), "%s", tmp);
+		live_rollback(name, &back);
+		return err("merge: %s runs on %s, content unchanged", name, tmp);
+	}
+	if (live_dm("resume", name, NULL))
+		return err("merge: %s: resume failed: run 'dmsetup resume %s'",
+			   name, name);
+	return 0;
+}
+
+int cmd_merge(int argc, char **argv)
+{
+	char tmp[PATH_MAX];
+	struct live_table lt;
+	const char *slash;
+	double t0, t1, t2;
+
+	if (wants_help(argc, argv)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc != 2)
+		return err("merge: expected exactly one NAME (try --help)"), 2;
+	if (!valid_dm_name(argv[1]))
+		return err("merge: invalid device name '%s'", argv[1]), 2;
+	if (live_get(argv[1], &lt))
+		return 1;
+	if (lt.ro)
+		return err("merge: %s is read-only", argv[1]), 1;
+	if (!lt.backing[0])
+		return err("merge: %s has no backing file to merge into",
+			   argv[1]), 1;
+	if (check_geometry(&lt))
+		return 1;
+	slash = strrchr(lt.image, '/');
+	if (!slash)
+		return err("merge: %s: not an absolute path", lt.image), 1;
+	if (fmt_path(tmp, sizeof(tmp), "%.*s/.%s.merge-%d.qcow2",
+		     (int)(slash - lt.image), lt.image, slash + 1,
+		     (int)getpid()))
+		return 1;
+	t0 = now();
+	if (phase1(argv[1], tmp, &lt))
+		return 1;
+	t1 = now();
+	if (phase2(argv[1], tmp, &lt))
+		return 1;
+	t2 = now();
+	unlink(tmp);
+	fprintf(stderr,
+		PROG ": merge: %s merged into %s in %.1f s (device paused %.2f s); %s is no longer used\n",
+		lt.image, lt.backing, t2 - t0, t2 - t1, lt.image);
+	return 0;
+}

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Operations on a live qcow2-dm device: read its table, run qemu-img,
+ * switch the device onto another chain under suspend.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dm.h"
+#include "holder.h"
+#include "live.h"
+#include "table.h"
+#include "util.h"
+
+#define MAX_TOKENS	(CHAIN_MAX * 3 + 16)
+
+extern char **environ;
+
+/* Table: 0 <sectors> qcow2 <image> [<#opt> ro | cache_mb N | backing F P] */
+int live_parse(const char *name, char *table, struct live_table *lt)
+{
+	char *tok[MAX_TOKENS], *save = NULL, *t;
+	int n = 0, i, nopt = 0;
+
+	memset(lt, 0, sizeof(*lt));
+	for (t = strtok_r(table, " \t\n", &save); t && n < MAX_TOKENS;
+	     t = strtok_r(NULL, " \t\n", &save))
+		tok[n++] = t;
+	if (n < 4 || parse_u64(tok[1], 1, UINT64_MAX >> 9, &lt->sectors))
+		return err("%s: cannot parse its table", name);
+	if (snprintf(lt->image, sizeof(lt->image), "%s", tok[3]) >=
+	    (int)sizeof(lt->image))
+		return err("%s: image path too long", name);
+	if (n > 4)
+		nopt = atoi(tok[4]);
+	for (i = 5; i < n && i < 5 + nopt; i++) {
+		if (!strcmp(tok[i], "ro"))
+			lt->ro = true;
+		else if (!strcmp(tok[i], "cache_mb") && i + 1 < n)
+			parse_u64(tok[++i], 0, 4096, &lt->cache_mb);
+		else if (!strcmp(tok[i], "backing") && i + 2 < n) {
+			if (!lt->backing[0]) {
+				snprintf(lt->backing_fmt,
+					 sizeof(lt->backing_fmt), "%s",
+					 tok[i + 1]);
+				if (snprintf(lt->backing, sizeof(lt->backing),
+					     "%s", tok[i + 2]) >=
+				    (int)sizeof(lt->backing))
+					return err("%s: backing path too long",
+						   name);
+			}
+			i += 2;
+		}
+	}
+	return 0;
+}
+
+int live_get(const char *name, struct live_table *lt)
+{
+	static char table[TABLE_MAX];
+
+	if (dm_qcow2_table(name, table, sizeof(table)))
+		return -1;
+	return live_parse(name, table, lt);
+}
+
+/* Run argv[0] from PATH, wait for it; its exit status, -1 if it did not run. */
+int live_run(char *const argv[])
+{
+	pid_t pid;
+	int st, r;
+
+	r = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
+	if (r) {
+		errno = r;
+		return err_errno("cannot run %s", argv[0]);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return err_errno("waitpid %s", argv[0]);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* qemu-img create -f qcow2 -u -b OLD -F qcow2 NEW SIZE (OLD not opened). */
+int live_create_overlay(const char *newp, const struct live_table *lt)
+{
+	char size[32];
+	char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-u",
+			 "-b", (char *)lt->image, "-F", "qcow2", (char *)newp,
+			 size, NULL };
+
+	snprintf(size, sizeof(size), "%" PRIu64, lt->sectors << 9);
+	if (live_run(argv) != 0)
+		return err("qemu-img could not create %s", newp);
+	return 0;
+}
+
+int live_dm(const char *verb, const char *name, const char *table)
+{
+	char *argv[] = { "dmsetup", (char *)verb, (char *)name,
+			 table ? "--table" : NULL, (char *)table, NULL };
+
+	return dm_run(argv, NULL, 0, 0) == 0 ? 0 : -1;
+}
+
+/* The lock holder again for @image's chain (rollback and the new chain). */
+int live_hold(const char *name, const char *image)
+{
+	struct chain c;
+	int r;
+
+	if (chain_open(&c, image, false))
+		return -1;
+	r = holder_start(name, &c);
+	chain_close(&c);
+	return r;
+}
+
+/*
+ * Under suspend, with the old chain's locks dropped: lock the chain of
+ * @image, load its table, start its lock holder. When @backing is set,
+ * the image must have it as its first backing file. On failure nothing
+ * of the new chain is held and no table is left loaded.
+ */
+int live_load(const char *name, const char *image, const char *backing,
+	      uint64_t cache_mb)
+{
+	static char table[TABLE_MAX];
+	struct chain c;
+	int r = -1;
+
+	if (chain_open(&c, image, false))
+		return -1;
+	if (backing && (c.n < 2 || strcmp(c.files[1].path, backing))) {
+		err("%s does not have %s as its backing file", image, backing);
+		goto close_chain;
+	}
+	if (table_build(&c, false, cache_mb, table, sizeof(table)))
+		goto close_chain;
+	if (live_dm("reload", name, table)) {
+		err("%s: the kernel refused the new table", name);
+		goto close_chain;
+	}
+	r = holder_start(name, &c);
+	if (r)
+		live_dm("clear", name, NULL);
+close_chain:
+	chain_close(&c);
+	return r;
+}
+
+/* Lock @lt's image again and resume: the way back from a failed switch. */
+int live_rollback(const char *name, const struct live_table *lt)
+{
+	if (live_hold(name, lt->image))
+		err("%s: could not lock %s again", name, lt->image);
+	if (live_dm("resume", name, NULL))
+		return err("%s: resume failed: run 'dmsetup resume %s'", name,
+			   name);
+	return 0;
+}
+
+/* Suspend, switch the device onto overlay @newp of its image, resume. */
+int live_switch(const char *name, const char *newp,
+		const struct live_table *lt)
+{
+	if (live_dm("suspend", name, NULL))
+		return err("%s: suspend failed", name);
+	holder_stop(name);
+	if (live_load(name, newp, lt->image, lt->cache_mb)) {
+		live_rollback(name, lt);
+		return -1;
+	}
+	if (live_dm("resume", name, NULL))
+		return err("%s: resume failed after the reload: the device is suspended with %s loaded; run 'dmsetup resume %s'",
+			   name, newp, name);
+	return 0;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Operations on a live qcow2-dm device: read its table, run qemu-img,
+ * switch the device onto another chain under suspend. Each returns 0 on
+ * success and -1 with a message on failure (live_run: the exit status).
+ */
+#ifndef QCOW2_DM_LIVE_H
+#define QCOW2_DM_LIVE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chain.h"
+
+#define TABLE_MAX	(CHAIN_MAX * (PATH_MAX + 16) + 256)
+
+/* What a device's table says: "0 <sectors> qcow2 <image> [opts]". */
+struct live_table {
+	char image[PATH_MAX];
+	char backing[PATH_MAX];		/* first backing file, "" if none */
+	char backing_fmt[8];		/* "qcow2" or "raw" */
+	uint64_t sectors;
+	uint64_t cache_mb;
+	bool ro;
+};
+
+/* Parse the table of @name (modified in place) into @lt. */
+int live_parse(const char *name, char *table, struct live_table *lt);
+
+/* The table of device @name, parsed. */
+int live_get(const char *name, struct live_table *lt);
+
+/* Run argv[0] from PATH and wait: its exit status, -1 if it did not run. */
+int live_run(char *const argv[]);
+
+/* qemu-img create NEW as an overlay of @lt's image (which is not opened). */
+int live_create_overlay(const char *newp, const struct live_table *lt);
+
+/* dmsetup VERB NAME [--table TABLE]. */
+int live_dm(const char *verb, const char *name, const char *table);
+
+/* Start the lock holder of @name on @image's chain. */
+int live_hold(const char *name, const char *image);
+
+int live_load(const char *name, const char *image, const char *backing,
+	      uint64_t cache_mb);
+int live_rollback(const char *name, const struct live_table *lt);
+
+/* Suspend, switch the device onto overlay @newp of its image, resume. */
+int live_switch(const char *name, const char *newp,
+		const struct live_table *lt);
+
+#endif
