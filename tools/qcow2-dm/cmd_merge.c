@@ -104,7 +104,8 @@ static double now(void)
 }
 
 /* Phase 1: TOP into BASE, the device running on TMP -> TOP -> BASE. */
-static int phase1(const char *name, const char *tmp, struct live_table *lt)
+static int phase1(const char *name, const char *tmp, struct live_table *lt,
+		  bool quiet)
 {
 	char *commit[] = { "qemu-img", "commit", "-q", "-d", lt->image, NULL };
 	int r;
@@ -115,8 +116,9 @@ static int phase1(const char *name, const char *tmp, struct live_table *lt)
 		unlink(tmp);
 		return -1;
 	}
-	fprintf(stderr, PROG ": merge: copying %s into %s, %s in use\n",
-		lt->image, lt->backing, name);
+	if (!quiet)
+		fprintf(stderr, PROG ": merge: copying %s into %s, %s in use\n",
+			lt->image, lt->backing, name);
 	/* qemu-img takes its own locks: ours would conflict */
 	holder_stop(name);
 	r = qemu_img("commit", commit);
@@ -153,13 +155,45 @@ static int phase2(const char *name, const char *tmp,
 	return 0;
 }
 
-int cmd_merge(int argc, char **argv)
+int live_merge(const char *name, bool quiet)
 {
 	char tmp[PATH_MAX];
 	struct live_table lt;
 	const char *slash;
 	double t0, t1, t2;
 
+	if (live_get(name, &lt))
+		return -1;
+	if (lt.ro)
+		return err("merge: %s is read-only", name);
+	if (!lt.backing[0])
+		return err("merge: %s has no backing file to merge into", name);
+	if (check_geometry(&lt))
+		return -1;
+	slash = strrchr(lt.image, '/');
+	if (!slash)
+		return err("merge: %s: not an absolute path", lt.image);
+	if (fmt_path(tmp, sizeof(tmp), "%.*s/.%s.merge-%d.qcow2",
+		     (int)(slash - lt.image), lt.image, slash + 1,
+		     (int)getpid()))
+		return -1;
+	t0 = now();
+	if (phase1(name, tmp, &lt, quiet))
+		return -1;
+	t1 = now();
+	if (phase2(name, tmp, &lt))
+		return -1;
+	t2 = now();
+	unlink(tmp);
+	if (!quiet)
+		fprintf(stderr,
+			PROG ": merge: %s merged into %s in %.1f s (device paused %.2f s); %s is no longer used\n",
+			lt.image, lt.backing, t2 - t0, t2 - t1, lt.image);
+	return 0;
+}
+
+int cmd_merge(int argc, char **argv)
+{
 	if (wants_help(argc, argv)) {
 		usage(stdout);
 		return 0;
@@ -168,32 +202,5 @@ int cmd_merge(int argc, char **argv)
 		return err("merge: expected exactly one NAME (try --help)"), 2;
 	if (!valid_dm_name(argv[1]))
 		return err("merge: invalid device name '%s'", argv[1]), 2;
-	if (live_get(argv[1], &lt))
-		return 1;
-	if (lt.ro)
-		return err("merge: %s is read-only", argv[1]), 1;
-	if (!lt.backing[0])
-		return err("merge: %s has no backing file to merge into",
-			   argv[1]), 1;
-	if (check_geometry(&lt))
-		return 1;
-	slash = strrchr(lt.image, '/');
-	if (!slash)
-		return err("merge: %s: not an absolute path", lt.image), 1;
-	if (fmt_path(tmp, sizeof(tmp), "%.*s/.%s.merge-%d.qcow2",
-		     (int)(slash - lt.image), lt.image, slash + 1,
-		     (int)getpid()))
-		return 1;
-	t0 = now();
-	if (phase1(argv[1], tmp, &lt))
-		return 1;
-	t1 = now();
-	if (phase2(argv[1], tmp, &lt))
-		return 1;
-	t2 = now();
-	unlink(tmp);
-	fprintf(stderr,
-		PROG ": merge: %s merged into %s in %.1f s (device paused %.2f s); %s is no longer used\n",
-		lt.image, lt.backing, t2 - t0, t2 - t1, lt.image);
-	return 0;
+	return live_merge(argv[1], false) ? 1 : 0;
 }

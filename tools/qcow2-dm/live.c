@@ -4,6 +4,7 @@
  * switch the device onto another chain under suspend.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "dm.h"
 #include "holder.h"
 #include "live.h"
+#include "qcow2.h"
 #include "table.h"
 #include "util.h"
 
@@ -87,14 +89,27 @@ int live_run(char *const argv[])
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-/* qemu-img create -f qcow2 -u -b OLD -F qcow2 NEW SIZE (OLD not opened). */
+/*
+ * qemu-img create -f qcow2 -u -b OLD -F qcow2 NEW SIZE: OLD is not opened
+ * (qemu-img would stop at our locks). NEW gets OLD's cluster size.
+ */
 int live_create_overlay(const char *newp, const struct live_table *lt)
 {
-	char size[32];
+	char size[32], opts[64];
 	char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-u",
-			 "-b", (char *)lt->image, "-F", "qcow2", (char *)newp,
-			 size, NULL };
+			 "-b", (char *)lt->image, "-F", "qcow2", "-o", opts,
+			 (char *)newp, size, NULL };
+	struct qcow2_info info;
+	int fd, r;
 
+	fd = open(lt->image, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_errno("%s", lt->image);
+	r = qcow2_read_info(fd, lt->image, &info);
+	close(fd);
+	if (r)
+		return -1;
+	snprintf(opts, sizeof(opts), "cluster_size=%u", 1U << info.cluster_bits);
 	snprintf(size, sizeof(size), "%" PRIu64, lt->sectors << 9);
 	if (live_run(argv) != 0)
 		return err("qemu-img could not create %s", newp);

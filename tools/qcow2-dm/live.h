@@ -51,4 +51,10 @@ int live_rollback(const char *name, const struct live_table *lt);
 int live_switch(const char *name, const char *newp,
 		const struct live_table *lt);
 
+/*
+ * Commit the top image of @name into its backing file online and reload
+ * the device on the backing file (qcow2-dm merge).
+ */
+int live_merge(const char *name, bool quiet);
+
 #endif

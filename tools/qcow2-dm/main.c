@@ -27,6 +27,8 @@ static void usage(FILE *f)
 		"  snapshot NAME --external NEW.qcow2\n"
 		"                  switch the live device onto a new overlay\n"
 		"  merge NAME      commit the top image into its backing file, online\n"
+		"  backup NAME OUT [--format qcow2|raw]\n"
+		"                  point-in-time copy of the live device into OUT\n"
 		"\n"
 		"'" PROG " COMMAND --help' describes each command.\n");
 }
@@ -64,6 +66,8 @@ int main(int argc, char **argv)
 		err("snapshot: only --external snapshots are supported (try --help)");
 		return 2;
 	}
+	if (!strcmp(cmd, "backup"))
+		return cmd_backup(argc - 1, argv + 1);
 	if (!strcmp(cmd, "merge"))
 		return cmd_merge(argc - 1, argv + 1);
 	if (!strcmp(cmd, "hold"))
