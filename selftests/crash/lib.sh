@@ -21,10 +21,10 @@
 #
 # Environment (defaults give a run of a few minutes under TCG):
 #   CRASH_SEED      workload and point choice seed (1)
-#   CRASH_OPS       workload operations per phase (120)
+#   CRASH_OPS       workload operations per phase (60)
 #   CRASH_POINTS    at most this many crash points, 0 = every flush/FUA
-#                   point plus the random ones (26)
-#   CRASH_RANDOM    random points between flush points (8)
+#                   point plus the random ones (16)
+#   CRASH_RANDOM    random points between flush points (4)
 #   CRASH_CLUSTER   cluster size of the image (65536)
 #   CRASH_SIZE      virtual size of the image (48M)
 #   CRASH_CACHE_MB  dm-qcow2 metadata cache (target default when empty)
@@ -33,9 +33,9 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 CRASH_IO=$HERE/crash_io
 CRASH_SEED=${CRASH_SEED:-1}
-CRASH_OPS=${CRASH_OPS:-120}
-CRASH_POINTS=${CRASH_POINTS:-26}
-CRASH_RANDOM=${CRASH_RANDOM:-8}
+CRASH_OPS=${CRASH_OPS:-60}
+CRASH_POINTS=${CRASH_POINTS:-16}
+CRASH_RANDOM=${CRASH_RANDOM:-4}
 CRASH_CLUSTER=${CRASH_CLUSTER:-65536}
 CRASH_SIZE=${CRASH_SIZE:-48M}
 CRASH_CACHE_MB=${CRASH_CACHE_MB:-}
@@ -110,7 +110,7 @@ cr_record() {
 	umount "$MNT" || return 1
 	dmsetup remove "$LW" || return 1
 	lwlog list /dev/ram1 > "$W/list" || return 1
-	echo "log: $(wc -l < "$W/list") entries," \
+	echo "recorded in ${SECONDS}s; log: $(wc -l < "$W/list") entries," \
 	     "$(grep -c ' [^ ]*[FU][^ ]* ' "$W/list") flush/FUA," \
 	     "$(grep -c ' M ' "$W/list") marks; history: $(wc -l < "$W/hist") operations"
 }
@@ -155,7 +155,7 @@ cr_point() {
 
 # Walk the chosen crash points in order. Sets the cr_* counters.
 cr_replay_all() {
-	local prev=0 point mark kind rc
+	local prev=0 point mark kind rc t0=$SECONDS
 	cr_tried=0; cr_clean=0; cr_leaks=0; cr_errors=0; cr_lost=0
 	cr_nflush=0; cr_nrandom=0
 	"$CRASH_IO" points "$W/list" "$W/hist" --start start --seed "$CRASH_SEED" \
@@ -174,6 +174,7 @@ cr_replay_all() {
 	done < "$W/points"
 	echo "crash points tried: $cr_tried ($cr_nflush flush/FUA, $cr_nrandom random or end)" \
 	     "of $(grep -c ' [^ ]*[FU][^ ]* ' "$W/list") flush/FUA entries;" \
-	     "clean $cr_clean, leaks only $cr_leaks, errors $cr_errors; bytes lost $cr_lost"
+	     "clean $cr_clean, leaks only $cr_leaks, errors $cr_errors; bytes lost $cr_lost;" \
+	     "$((SECONDS - t0))s"
 	[ "$cr_errors" = 0 ] && [ "$cr_lost" = 0 ]
 }
