@@ -28,7 +28,9 @@
  * points: the crash points to try, from `lwlog list` output: every
  * flush and FUA entry after the start mark (replay up to and including
  * it), K random points between them, and the end of the log; with --max,
- * an evenly spread subset of the flush/FUA points. One line each:
+ * an evenly spread subset of the flush/FUA points. Points that fall
+ * between a mark "qemu" and the next mark are left out: there QEMU's own
+ * tools (qemu-img snapshot), not dm-qcow2, are writing. One line each:
  * POINT LAST_MARK_BEFORE_IT KIND.
  */
 #include <errno.h>
@@ -646,7 +648,8 @@ static int cmd_points(int argc, char **argv)
 	size_t nent, nfl = 0, npts = 0;
 	const char *smark = NULL, *last;
 	struct entry *e;
-	int c;
+	char *skip;
+	int c, in;
 
 	rng_state = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -675,8 +678,18 @@ static int cmd_points(int argc, char **argv)
 	pts = calloc(nent + nrand + 2, sizeof(*pts));
 	if (!fl || !pts)
 		return 1;
+	/* skip[p]: replaying to p ends inside a window marked "qemu" */
+	skip = calloc(nent + 2, 1);
+	if (!skip)
+		return 1;
+	for (i = 0, in = 0; i < nent; i++) {
+		if (e[i].mark[0])
+			in = !strcmp(e[i].mark, "qemu");
+		skip[i + 1] = in;
+	}
 	for (i = start + 1; i < nent; i++)
-		if (strchr(e[i].flags, 'F') || strchr(e[i].flags, 'U'))
+		if ((strchr(e[i].flags, 'F') || strchr(e[i].flags, 'U')) &&
+		    !skip[i + 1])
 			fl[nfl++] = i + 1;
 	if (max && nfl + nrand + 1 > max) {
 		/* an evenly spread subset, with a seeded offset */
@@ -689,8 +702,11 @@ static int cmd_points(int argc, char **argv)
 		for (j = 0; j < nfl; j++)
 			pts[npts++] = fl[j];
 	}
-	for (j = 0; j < nrand && nent > start + 2; j++)
-		pts[npts++] = start + 2 + rnd_below(nent - start - 1);
+	for (j = 0; j < nrand && nent > start + 2; j++) {
+		p = start + 2 + rnd_below(nent - start - 1);
+		if (!skip[p])
+			pts[npts++] = p;
+	}
 	pts[npts++] = nent;
 	qsort(pts, npts, sizeof(*pts), cmp_u64);
 	for (i = 0, p = 0; i < npts; i++) {

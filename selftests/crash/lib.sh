@@ -74,9 +74,14 @@ cr_attach() {
 	qcow2-dm attach "$1" "$DQ" "${opts[@]}"
 }
 
-cr_mark() {			# a flush completed outside crash_io
+cr_mark() {			# cr_mark WHAT: a flush completed outside crash_io
 	local m
-	m=$("$CRASH_IO" mark "$W/hist") && dmsetup message "$LW" 0 mark "$m"
+	m=$("$CRASH_IO" mark "$W/hist") && dmsetup message "$LW" 0 mark "$m" &&
+		echo "$m $1" >> "$W/labels"
+}
+
+cr_label() {			# what made mark $1, if not the workload
+	awk -v m="$1" '$1 == m { print " = " $2 }' "$W/labels" 2>/dev/null
 }
 
 # Record: mkfs, image, workload phase 1, internal snapshot (later writes
@@ -96,17 +101,19 @@ cr_record() {
 	"$CRASH_IO" work "$dev" "$W/hist" --lw "$LW" --seed "$CRASH_SEED" \
 		--ops "$CRASH_OPS" --cluster "$CRASH_CLUSTER" || return 1
 	qcow2-dm detach "$DQ" || return 1
-	cr_mark || return 1
+	cr_mark after-detach-1 || return 1
 
+	# QEMU's snapshot creation is not ours to judge: no crash points in it
+	dmsetup message "$LW" 0 mark qemu || return 1
 	qemu-img snapshot -c s1 "$MNT/img.qcow2" || return 1
 	sync -f "$MNT/img.qcow2" || return 1
-	cr_mark || return 1
+	cr_mark after-snapshot || return 1
 
 	dev=$(cr_attach "$MNT/img.qcow2") || return 1
 	"$CRASH_IO" work "$dev" "$W/hist" --lw "$LW" --seed "$((CRASH_SEED + 1000))" \
 		--ops "$CRASH_OPS" --cluster "$CRASH_CLUSTER" || return 1
 	qcow2-dm detach "$DQ" || return 1
-	cr_mark || return 1
+	cr_mark after-detach-2 || return 1
 	umount "$MNT" || return 1
 	dmsetup remove "$LW" || return 1
 	lwlog list /dev/ram1 > "$W/list" || return 1
@@ -130,13 +137,13 @@ cr_point() {
 	case $rc in
 	0) ;;
 	3) res=3 ;;
-	*) echo "point $point (last mark $mark): qemu-img check exit $rc"
-	   echo "$out" | head -20; res=1 ;;
+	*) echo "point $point (last mark $mark$(cr_label "$mark")): qemu-img check exit $rc"
+	   echo "$out" | grep -v '^Leaked cluster' | head -30; res=1 ;;
 	esac
 	if [ $res != 1 ]; then
 		if dev=$(cr_attach "$RMNT/img.qcow2" 2>"$W/attach.err"); then
 			vout=$("$CRASH_IO" verify "$dev" "$W/hist" --last-mark "$mark" 2>&1) ||
-				{ echo "point $point (last mark $mark): data check failed"; res=1; }
+				{ echo "point $point (last mark $mark$(cr_label "$mark")): data check failed"; res=1; }
 			echo "$vout" | tail -n 11 > "$W/verify.out"
 			[ $res = 1 ] && cat "$W/verify.out"
 			lost=$(sed -n 's/.*bytes_lost \([0-9]*\).*/\1/p' "$W/verify.out")
