@@ -1,0 +1,187 @@
+# SPDX-License-Identifier: GPL-2.0
+# Power-cut test of dm-qcow2 (sourced by the test programs).
+#
+# Recording: brd RAM disk -> dm-log-writes (log on a second RAM disk) ->
+# ext4 -> image.qcow2 -> dm-qcow2 -> crash_io workload. Every write that
+# reaches the RAM disk (ext4 carrying the image, i.e. all that dm-qcow2
+# makes it write) is in the log, in the order it became durable; after
+# each completed flush (fsync) of the dm-qcow2 device the workload puts a
+# mark in the log.
+#
+# Replay: for each crash point the log is replayed up to that entry onto
+# a third RAM disk, in steps (point after point), and a throw-away
+# dm-snapshot of it is mounted (ext4 journal recovery), so that each
+# point starts from exactly what a power cut would have left:
+#   - qemu-img check: no errors (exit 0, or 3 for leaked clusters only);
+#   - the image attaches with dm-qcow2;
+#   - crash_io verify: every sector holds a version that was legal at
+#     the last completed flush (no garbage, nothing acknowledged and
+#     flushed is missing);
+#   - it detaches cleanly.
+#
+# Environment (defaults give a run of a few minutes under TCG):
+#   CRASH_SEED      workload and point choice seed (1)
+#   CRASH_OPS       workload operations per phase (60)
+#   CRASH_POINTS    at most this many crash points, 0 = every flush/FUA
+#                   point plus the random ones (16)
+#   CRASH_RANDOM    random points between flush points (4)
+#   CRASH_CLUSTER   cluster size of the image (65536)
+#   CRASH_SIZE      virtual size of the image (48M)
+#   CRASH_CACHE_MB  dm-qcow2 metadata cache (target default when empty)
+. "$(dirname "$0")/../lib/ktap.sh"
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+CRASH_IO=$HERE/crash_io
+CRASH_SEED=${CRASH_SEED:-1}
+CRASH_OPS=${CRASH_OPS:-60}
+CRASH_POINTS=${CRASH_POINTS:-16}
+CRASH_RANDOM=${CRASH_RANDOM:-4}
+CRASH_CLUSTER=${CRASH_CLUSTER:-65536}
+CRASH_SIZE=${CRASH_SIZE:-48M}
+CRASH_CACHE_MB=${CRASH_CACHE_MB:-}
+RD_KB=262144			# each RAM disk, KiB (allocated as written)
+
+W=$(mktemp -d /tmp/crash.XXXXXX)
+LW=cr$$lw
+SNAP=cr$$snap
+DQ=cr$$dq
+MNT=$W/mnt
+RMNT=$W/rmnt
+mkdir -p "$MNT" "$RMNT"
+
+cr_cleanup() {
+	qcow2-dm detach "$DQ" >/dev/null 2>&1
+	umount "$MNT" 2>/dev/null
+	umount "$RMNT" 2>/dev/null
+	dmsetup remove "$SNAP" 2>/dev/null
+	dmsetup remove "$LW" 2>/dev/null
+	rm -rf "$W"
+}
+trap cr_cleanup EXIT
+
+cr_setup() {
+	modprobe dm-log-writes || return 4
+	modprobe dm-snapshot || return 4
+	if grep -q '^brd ' /proc/modules; then
+		echo "brd already loaded"; return 1
+	fi
+	modprobe brd rd_nr=4 rd_size=$RD_KB || return 4
+}
+
+cr_attach() {
+	local opts=()
+	[ -n "$CRASH_CACHE_MB" ] && opts=(--cache-mb "$CRASH_CACHE_MB")
+	qcow2-dm attach "$1" "$DQ" "${opts[@]}"
+}
+
+cr_mark() {			# cr_mark WHAT: a flush completed outside crash_io
+	local m
+	m=$("$CRASH_IO" mark "$W/hist") && dmsetup message "$LW" 0 mark "$m" &&
+		echo "$m $1" >> "$W/labels"
+}
+
+cr_label() {			# what made mark $1, if not the workload
+	awk -v m="$1" '$1 == m { print " = " $2 }' "$W/labels" 2>/dev/null
+}
+
+# Record: mkfs, image, workload phase 1, internal snapshot (later writes
+# copy on write), workload phase 2. Writes $W/list (lwlog list).
+cr_record() {
+	local dev sz
+	sz=$(blockdev --getsz /dev/ram0) || return 1
+	dmsetup create "$LW" --table "0 $sz log-writes /dev/ram0 /dev/ram1" || return 1
+	mkfs.ext4 -q -F -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 "/dev/mapper/$LW" || return 1
+	mount -o noatime "/dev/mapper/$LW" "$MNT" || return 1
+	qemu-img create -q -f qcow2 -o cluster_size=$CRASH_CLUSTER "$MNT/img.qcow2" \
+		"$CRASH_SIZE" || return 1
+	sync -f "$MNT/img.qcow2" || return 1
+	dmsetup message "$LW" 0 mark start || return 1
+
+	dev=$(cr_attach "$MNT/img.qcow2") || return 1
+	"$CRASH_IO" work "$dev" "$W/hist" --lw "$LW" --seed "$CRASH_SEED" \
+		--ops "$CRASH_OPS" --cluster "$CRASH_CLUSTER" || return 1
+	qcow2-dm detach "$DQ" || return 1
+	cr_mark after-detach-1 || return 1
+
+	# QEMU's snapshot creation is not ours to judge: no crash points in it
+	dmsetup message "$LW" 0 mark qemu || return 1
+	qemu-img snapshot -c s1 "$MNT/img.qcow2" || return 1
+	sync -f "$MNT/img.qcow2" || return 1
+	cr_mark after-snapshot || return 1
+
+	dev=$(cr_attach "$MNT/img.qcow2") || return 1
+	"$CRASH_IO" work "$dev" "$W/hist" --lw "$LW" --seed "$((CRASH_SEED + 1000))" \
+		--ops "$CRASH_OPS" --cluster "$CRASH_CLUSTER" || return 1
+	qcow2-dm detach "$DQ" || return 1
+	cr_mark after-detach-2 || return 1
+	umount "$MNT" || return 1
+	dmsetup remove "$LW" || return 1
+	lwlog list /dev/ram1 > "$W/list" || return 1
+	echo "recorded in ${SECONDS}s; log: $(wc -l < "$W/list") entries," \
+	     "$(grep -c ' [^ ]*[FU][^ ]* ' "$W/list") flush/FUA," \
+	     "$(grep -c ' M ' "$W/list") marks; history: $(wc -l < "$W/hist") operations"
+}
+
+# One crash point: the RAM disk /dev/ram2 holds the log replayed to it.
+# Prints one line; returns 0 clean, 3 leaks only, 1 failure.
+cr_point() {
+	local point=$1 mark=$2 sz out rc res=0 dev vout
+	sz=$(blockdev --getsz /dev/ram2)
+	dmsetup create "$SNAP" --table "0 $sz snapshot /dev/ram2 /dev/ram3 N 8" || return 1
+	if ! mount -o noatime "/dev/mapper/$SNAP" "$RMNT" 2>"$W/mount.err"; then
+		echo "point $point: ext4 does not mount: $(cat "$W/mount.err")"
+		dmsetup remove "$SNAP"
+		return 1
+	fi
+	out=$(qemu-img check "$RMNT/img.qcow2" 2>&1); rc=$?
+	case $rc in
+	0) ;;
+	3) res=3 ;;
+	*) echo "point $point (last mark $mark$(cr_label "$mark")): qemu-img check exit $rc"
+	   echo "$out" | grep -v '^Leaked cluster' | head -30; res=1 ;;
+	esac
+	if [ $res != 1 ]; then
+		if dev=$(cr_attach "$RMNT/img.qcow2" 2>"$W/attach.err"); then
+			vout=$("$CRASH_IO" verify "$dev" "$W/hist" --last-mark "$mark" 2>&1) ||
+				{ echo "point $point (last mark $mark$(cr_label "$mark")): data check failed"; res=1; }
+			echo "$vout" | tail -n 11 > "$W/verify.out"
+			[ $res = 1 ] && cat "$W/verify.out"
+			lost=$(sed -n 's/.*bytes_lost \([0-9]*\).*/\1/p' "$W/verify.out")
+			cr_lost=$((cr_lost + ${lost:-0}))
+			qcow2-dm detach "$DQ" ||
+				{ echo "point $point: detach failed"; res=1; }
+		else
+			echo "point $point (last mark $mark): attach failed: $(cat "$W/attach.err")"
+			res=1
+		fi
+	fi
+	umount "$RMNT" || res=1
+	dmsetup remove "$SNAP" || res=1
+	return $res
+}
+
+# Walk the chosen crash points in order. Sets the cr_* counters.
+cr_replay_all() {
+	local prev=0 point mark kind rc t0=$SECONDS
+	cr_tried=0; cr_clean=0; cr_leaks=0; cr_errors=0; cr_lost=0
+	cr_nflush=0; cr_nrandom=0
+	"$CRASH_IO" points "$W/list" "$W/hist" --start start --seed "$CRASH_SEED" \
+		--max "$CRASH_POINTS" --random "$CRASH_RANDOM" > "$W/points" || return 1
+	while read -r point mark kind; do
+		lwlog replay /dev/ram1 /dev/ram2 --from $prev --to "$point" || return 1
+		prev=$point
+		cr_point "$point" "$mark"; rc=$?
+		cr_tried=$((cr_tried + 1))
+		[ "$kind" = flush ] && cr_nflush=$((cr_nflush + 1)) || cr_nrandom=$((cr_nrandom + 1))
+		case $rc in
+		0) cr_clean=$((cr_clean + 1)) ;;
+		3) cr_leaks=$((cr_leaks + 1)) ;;
+		*) cr_errors=$((cr_errors + 1)) ;;
+		esac
+	done < "$W/points"
+	echo "crash points tried: $cr_tried ($cr_nflush flush/FUA, $cr_nrandom random or end)" \
+	     "of $(grep -c ' [^ ]*[FU][^ ]* ' "$W/list") flush/FUA entries;" \
+	     "clean $cr_clean, leaks only $cr_leaks, errors $cr_errors; bytes lost $cr_lost;" \
+	     "$((SECONDS - t0))s"
+	[ "$cr_errors" = 0 ] && [ "$cr_lost" = 0 ]
+}

@@ -1,0 +1,34 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Power cuts: record every write under a dm-qcow2 image during a mixed
+# workload, replay to flush/FUA points and random points between them,
+# and check the image and the data at each (see lib.sh).
+. "$(dirname "$0")/lib.sh"
+
+ktap_header
+ktap_plan 3
+setup_rc=0
+cr_setup || setup_rc=$?
+if [ $setup_rc = 4 ]; then
+	ktap_skip "record a mixed workload" "dm-log-writes, dm-snapshot or brd missing"
+	ktap_skip "image and data at every crash point" "no log"
+	ktap_skip "the recorded image is clean at the end" "no log"
+	ktap_finish
+fi
+[ $setup_rc = 0 ] || ktap_fail "setup" "RAM disks"
+ktap_print "seed $CRASH_SEED, $CRASH_OPS operations per phase, cluster $CRASH_CLUSTER," \
+	"size $CRASH_SIZE, at most ${CRASH_POINTS/#0/all} points + $CRASH_RANDOM random"
+ktap_run "record a mixed workload" cr_record
+ktap_run "image and data at every crash point" cr_replay_all
+# the whole log replayed: what the machine had at the end, with no cut
+final_clean() {
+	local out sz
+	lwlog replay /dev/ram1 /dev/ram2 --to "$(wc -l < "$W/list")" 2>/dev/null || true
+	mount -o noatime /dev/ram2 "$RMNT" || return 1
+	out=$(qemu-img check "$RMNT/img.qcow2" 2>&1) ||
+		{ echo "$out"; umount "$RMNT"; return 1; }
+	echo "$out" | grep -qi leaked && { echo "$out"; umount "$RMNT"; return 1; }
+	umount "$RMNT"
+}
+ktap_run "the recorded image is clean at the end" final_clean
+ktap_finish
