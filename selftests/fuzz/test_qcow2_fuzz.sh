@@ -3,12 +3,12 @@
 # Fuzzed qcow2 images against dm-qcow2 (see qcow2_fuzz.py): every case is
 # attached, read whole, written, flushed and removed; refusals and I/O
 # errors are fine, a kernel warning or a hang is not.
-#   FUZZ_ITERS=N (default 60)  FUZZ_FIRST=CASE (default 0)
+#   FUZZ_ITERS=N (default 40)  FUZZ_FIRST=CASE (default 0)
 #   FUZZ_CASE=CASE             one case only, verbose (reproducer)
 . "$(dirname "$0")/../lib/ktap.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ITERS=${FUZZ_ITERS:-60}
+ITERS=${FUZZ_ITERS:-40}
 FIRST=${FUZZ_FIRST:-0}
 WORK=$(mktemp -d /tmp/qfuzz.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT

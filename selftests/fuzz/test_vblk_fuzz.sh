@@ -3,11 +3,11 @@
 # Mutated descriptor chains against /dev/vhost-blk (see vblk_fuzz.c), on a
 # RAM disk and on a dm-qcow2 device. Every request must get a virtio status
 # or break the queue; the device must serve valid I/O after each batch.
-#   FUZZ_VBLK_ITERS=N requests per backend (default 2000), FUZZ_SEED=S
+#   FUZZ_VBLK_ITERS=N requests per backend (default 1000), FUZZ_SEED=S
 . "$(dirname "$0")/../lib/ktap.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ITERS=${FUZZ_VBLK_ITERS:-2000}
+ITERS=${FUZZ_VBLK_ITERS:-1000}
 SEED=${FUZZ_SEED:-1}
 WORK=$(mktemp -d /tmp/vfuzz.XXXXXX)
 DM=vfuzz$$
