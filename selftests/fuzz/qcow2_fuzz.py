@@ -540,6 +540,7 @@ class Hang(Exception):
 
 
 CMD_TIME = {}
+PLANT = None    # "hang": self-test of the hang detection
 
 
 def run_cmd(cmd, timeout):
@@ -589,6 +590,8 @@ def exercise(dev_name, sectors, st, timeout):
                          "seek=%d" % (off // 4096), "oflag=direct", "conv=notrunc"], timeout)
         if rc:
             st["write_errors"] += 1
+    if PLANT == "hang":
+        run_cmd(["sleep", str(timeout + 5)], timeout)   # a device that never answers
     rc, _ = run_cmd(["blockdev", "--flushbufs", dev], timeout)
     if rc:
         st["flush_errors"] += 1
@@ -688,6 +691,7 @@ def main():
     p.add_argument("--timeout", type=int, default=60, help="seconds per command")
     p.add_argument("--work", help="where case images go (default: DIR)")
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--plant", choices=["hang"], help="self-test: plant a hang in every attached case")
     a = ap.parse_args()
     if a.cmd == "seeds":
         make_seeds(a.dir)
@@ -696,6 +700,8 @@ def main():
         name, done = mutate(a.dir, a.case, a.out)
         print("seed %s: %s" % (name, "; ".join(done)))
         return 0
+    global PLANT
+    PLANT = a.plant
     return cmd_run(a)
 
 

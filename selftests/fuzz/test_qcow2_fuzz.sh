@@ -3,18 +3,18 @@
 # Fuzzed qcow2 images against dm-qcow2 (see qcow2_fuzz.py): every case is
 # attached, read whole, written, flushed and removed; refusals and I/O
 # errors are fine, a kernel warning or a hang is not.
-#   FUZZ_ITERS=N (default 40)  FUZZ_FIRST=CASE (default 0)
+#   FUZZ_ITERS=N (default 25)  FUZZ_FIRST=CASE (default 0)
 #   FUZZ_CASE=CASE             one case only, verbose (reproducer)
 . "$(dirname "$0")/../lib/ktap.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ITERS=${FUZZ_ITERS:-40}
+ITERS=${FUZZ_ITERS:-25}
 FIRST=${FUZZ_FIRST:-0}
 WORK=$(mktemp -d /tmp/qfuzz.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
 ktap_header
-ktap_plan 2
+ktap_plan 3
 
 seeds() {
 	if [ -f "$HERE/seeds/.stamp" ]; then
@@ -37,4 +37,14 @@ fuzz() {
 		--timeout "${FUZZ_TIMEOUT:-60}"
 }
 ktap_run "qcow2 image fuzz" fuzz
+
+# the fuzzer itself: a device that stops answering is reported with its case
+planted_hang() {
+	local out
+	out=$(python3 "$HERE/qcow2_fuzz.py" run "$WORK/seeds" --first 2 --iters 8 \
+		--timeout 3 --plant hang) && { echo "$out"; echo "planted hang not reported"; return 1; }
+	echo "$out" | grep "HANG"
+	echo "$out" | grep -q "HANG: case [0-9]"
+}
+ktap_run "fuzzer reports a planted hang" planted_hang
 ktap_finish

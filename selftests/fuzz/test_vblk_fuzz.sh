@@ -3,11 +3,11 @@
 # Mutated descriptor chains against /dev/vhost-blk (see vblk_fuzz.c), on a
 # RAM disk and on a dm-qcow2 device. Every request must get a virtio status
 # or break the queue; the device must serve valid I/O after each batch.
-#   FUZZ_VBLK_ITERS=N requests per backend (default 1000), FUZZ_SEED=S
+#   FUZZ_VBLK_ITERS=N requests per backend (default 500), FUZZ_SEED=S
 . "$(dirname "$0")/../lib/ktap.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ITERS=${FUZZ_VBLK_ITERS:-1000}
+ITERS=${FUZZ_VBLK_ITERS:-500}
 SEED=${FUZZ_SEED:-1}
 WORK=$(mktemp -d /tmp/vfuzz.XXXXXX)
 DM=vfuzz$$
@@ -18,11 +18,11 @@ cleanup() {
 trap cleanup EXIT
 
 ktap_header
-ktap_plan 2
+ktap_plan 3
 [ -c /dev/vhost-blk ] || ktap_print "/dev/vhost-blk is missing: every case fails"
 
 brd() {
-	[ -b /dev/ram0 ] || modprobe brd rd_nr=1 rd_size=65536 || return 1
+	[ -b /dev/ram0 ] || modprobe brd rd_nr=2 rd_size=131072 || return 1
 	"$HERE/vblk_fuzz" /dev/ram0 --iters "$ITERS" --seed "$SEED"
 }
 ktap_run "vhost-blk request fuzz, brd backend" brd
@@ -36,4 +36,13 @@ qcow2() {
 	qemu-img check "$img"
 }
 ktap_run "vhost-blk request fuzz, dm-qcow2 backend" qcow2
+
+# the fuzzer itself: data written where no descriptor may point is caught
+planted() {
+	local out
+	out=$("$HERE/vblk_fuzz" /dev/ram0 --iters 8 --plant-canary) &&
+		{ echo "$out"; echo "planted canary write not caught"; return 1; }
+	echo "$out" | grep -q "canary in guest memory changed" || { echo "$out"; return 1; }
+}
+ktap_run "fuzzer catches a planted write outside the allowed buffers" planted
 ktap_finish

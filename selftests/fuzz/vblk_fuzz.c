@@ -53,6 +53,7 @@ struct fuzz {
 	uint8_t *check;		/* 4 KiB for the after-batch write/read */
 	uint8_t *guard[2];	/* pages just outside guest memory, or NULL */
 	bool verbose;
+	bool plant;		/* self-test: aim one read at the canary */
 	bool hard;		/* this chain may break the queue */
 	bool tainted;		/* a chain of this batch may reach another's */
 	/* counts */
@@ -423,6 +424,21 @@ static void make_indirect(struct fuzz *f, unsigned int k, struct chain *c)
 	add(c, addr, len, flags);
 }
 
+/* Self-test: a valid read whose data lands on the canary. */
+static void plant_canary(struct fuzz *f, struct chain *c)
+{
+	struct virtio_blk_outhdr *h = (void *)f->hdrs;
+
+	h->type = htole32(VIRTIO_BLK_T_IN);
+	h->sector = 0;
+	c->n = 0;
+	c->clean = false;
+	add(c, gpa(f, h), 16, 0);
+	add(c, gpa(f, f->canary), 4096, VRING_DESC_F_WRITE);
+	add(c, gpa(f, f->status), 1, VRING_DESC_F_WRITE);
+	link_chain(c);
+}
+
 /* ---- running batches -------------------------------------------------- */
 
 static void count_status(struct fuzz *f, uint8_t s)
@@ -525,6 +541,8 @@ static int batch(struct fuzz *f, unsigned int nreq)
 		build(f, k, &c[k]);
 		if (f->dev->indirect && chance(f, 15))
 			make_indirect(f, k, &c[k]);
+		if (f->plant && k == 0)
+			plant_canary(f, &c[k]);
 		r[k] = (struct vblk_req){ .raw_status = f->status + 64 * k,
 					  .priv = &c[k] };
 		rc = vblk_raw_submit(f->dev, 0, c[k].d, c[k].n, &r[k]);
@@ -587,9 +605,10 @@ static int batch(struct fuzz *f, unsigned int nreq)
 
 static void usage(FILE *o)
 {
-	fprintf(o, "usage: vblk_fuzz BACKEND [--iters N] [--seed S] [--batch B] [-v]\n"
+	fprintf(o, "usage: vblk_fuzz BACKEND [--iters N] [--seed S] [--batch B] [-v] [--plant-canary]\n"
 		"  mutated descriptor chains against /dev/vhost-blk (N requests in all,\n"
-		"  B per batch, default 2000 and 8); deterministic from S\n");
+		"  B per batch, default 2000 and 8); deterministic from S\n"
+		"  --plant-canary: self-test, a read into the canary must be caught\n");
 }
 
 int main(int argc, char **argv)
@@ -597,6 +616,7 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "iters", 1, NULL, 'n' }, { "seed", 1, NULL, 's' },
 		{ "batch", 1, NULL, 'b' }, { "verbose", 0, NULL, 'v' },
+		{ "plant-canary", 0, NULL, 'p' },
 		{ "help", 0, NULL, 'h' }, { 0 }
 	};
 	struct fuzz f = { 0 };
@@ -610,6 +630,7 @@ int main(int argc, char **argv)
 		case 's': seed = strtoul(optarg, NULL, 0); break;
 		case 'b': bsize = strtoul(optarg, NULL, 0); break;
 		case 'v': f.verbose = true; break;
+		case 'p': f.plant = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
