@@ -1,0 +1,709 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""qcow2 image fuzzer for the dm-qcow2 target.
+
+Seed images come from qemu-img / qemu-io (every layout the target may meet);
+each fuzz case copies one seed and damages it in 1..4 ways chosen by a
+deterministic PRNG seeded with the case number, so any case can be rebuilt
+from its number alone. In the test VM every case is attached with
+`dmsetup create` (table length from the damaged header, and from the
+seed's real size), the whole device is read, a few blocks are written and
+flushed, and the device is removed. Refusal at create and I/O errors are
+fine; a kernel warning, an oops or a hang (per-case timeout) is not.
+
+  qcow2_fuzz.py seeds DIR                 make the seed images in DIR
+  qcow2_fuzz.py mutate DIR CASE OUT       write case CASE's image to OUT
+  qcow2_fuzz.py run DIR [--iters N] [--first CASE] [--timeout S]
+                                          fuzz cases FIRST..FIRST+N-1
+  qcow2_fuzz.py run DIR --case CASE       one case (reproducer)
+
+`run` prints one line per case that found something, and a summary; exit
+status 1 when a case hung or the kernel logged a warning.
+"""
+import argparse
+import os
+import random
+import shutil
+import struct
+import subprocess
+import sys
+import time
+
+HDR = struct.Struct(">IIQIIQIIQQIIQ")  # the 72-byte v2 header
+OFFSET_MASK = 0x00FFFFFFFFFFFE00
+EXT_BACKING_FMT = 0xE2792ACA
+EXT_FEATURES = 0x6803F857
+EXT_BITMAPS = 0x23852875
+MIB = 1 << 20
+
+# name, create options, qemu-io writes (c: compressed), virtual size,
+# extra steps. Sizes stay small so that reading the whole device is cheap.
+SEEDS = [
+    ("v2", "compat=0.10,cluster_size=65536", "w:0:128k w:1M:64k", 8 * MIB),
+    ("v3", "cluster_size=65536", "w:0:192k w:3M:64k w:7M:64k", 8 * MIB),
+    ("small-cluster", "cluster_size=4096", "w:0:64k w:2M:8k", 4 * MIB),
+    ("tiny-cluster", "cluster_size=512", "w:0:16k", 2 * MIB),
+    ("large-cluster", "cluster_size=2097152", "w:0:64k w:6M:2M", 16 * MIB),
+    ("extl2", "cluster_size=65536,extended_l2=on", "w:0:8k w:64k:4k w:1M:64k", 8 * MIB),
+    ("deflate", "cluster_size=65536", "c:0:64k c:128k:64k w:1M:64k", 8 * MIB),
+    ("zstd", "cluster_size=65536,compression_type=zstd", "c:0:64k c:2M:64k w:64k:64k", 8 * MIB),
+    ("zstd-extl2", "cluster_size=65536,compression_type=zstd,extended_l2=on",
+     "c:0:64k w:1M:4k", 8 * MIB),
+    ("snapshots", "cluster_size=65536", "w:0:128k snap:s1 w:0:64k w:2M:64k snap:s2 w:64k:64k", 8 * MIB),
+    ("bitmaps", "cluster_size=65536", "bitmap:b0 bitmap:b1 w:0:128k w:4M:64k", 8 * MIB),
+    ("backing", "cluster_size=65536", "w:1M:64k", 8 * MIB),
+    ("prealloc", "cluster_size=65536,preallocation=metadata", "w:0:64k", 8 * MIB),
+]
+for _bits in (1, 2, 4, 8, 32, 64):
+    SEEDS.append(("refcount%d" % _bits, "cluster_size=65536,refcount_bits=%d" % _bits,
+                  "w:0:128k w:5M:64k", 8 * MIB))
+
+PATTERN_BASE = 0x40
+
+
+def sh(*cmd):
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def make_seeds(d):
+    d = os.path.abspath(d)
+    os.makedirs(d, exist_ok=True)
+    base = os.path.join(d, "backing-base.qcow2")
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=65536", base, str(8 * MIB))
+    sh("qemu-io", "-c", "write -P 0x11 0 2M", base)
+    for n, (name, opts, steps, size) in enumerate(SEEDS):
+        img = os.path.join(d, name + ".qcow2")
+        cmd = ["qemu-img", "create", "-q", "-f", "qcow2", "-o", opts]
+        if name == "backing":
+            cmd += ["-b", base, "-F", "qcow2"]
+        sh(*(cmd + [img, str(size)]))
+        for i, st in enumerate(steps.split()):
+            kind, arg = st.split(":", 1)
+            pat = PATTERN_BASE + n + i
+            if kind in ("w", "c"):
+                off, ln = arg.split(":")
+                sh("qemu-io", "-c", "write %s-P 0x%x %s %s" % ("-c " if kind == "c" else "", pat, off, ln), img)
+            elif kind == "snap":
+                sh("qemu-img", "snapshot", "-c", arg, img)
+            elif kind == "bitmap":
+                sh("qemu-img", "bitmap", "--add", img, arg)
+    return [s[0] for s in SEEDS]
+
+
+class Img:
+    """A qcow2 file opened for patching, with its metadata located."""
+
+    FIELDS = ["magic", "version", "backing_off", "backing_len", "cluster_bits",
+              "size", "crypt", "l1_size", "l1_off", "rt_off", "rt_clusters",
+              "nb_snap", "snap_off"]
+
+    def __init__(self, path):
+        self.path = path
+        self.f = open(path, "r+b")
+        self.reload()
+
+    def reload(self):
+        self.f.seek(0)
+        h = HDR.unpack(self.f.read(HDR.size))
+        self.h = dict(zip(self.FIELDS, h))
+        self.cb = self.h["cluster_bits"]
+        self.cs = 1 << min(max(self.cb, 9), 21)
+        self.v3 = self.h["version"] >= 3
+        self.incompat = 0
+        self.hdr_len = 72
+        if self.v3:
+            self.incompat, _, _, self.rc_order, self.hdr_len = self.get(72, ">QQQII")
+        self.extl2 = bool(self.incompat & (1 << 4))
+
+    def eof(self):
+        return os.fstat(self.f.fileno()).st_size
+
+    def put(self, off, fmt, *vals):
+        self.f.seek(off)
+        self.f.write(struct.pack(fmt, *vals))
+
+    def get(self, off, fmt):
+        self.f.seek(off)
+        b = self.f.read(struct.calcsize(fmt))
+        if len(b) < struct.calcsize(fmt):
+            b = b.ljust(struct.calcsize(fmt), b"\0")
+        return struct.unpack(fmt, b)
+
+    def q(self, off):
+        return self.get(off, ">Q")[0]
+
+    # metadata locations -------------------------------------------------
+    def l1_entries(self, limit=4096):
+        n = min(self.h["l1_size"], limit)
+        return [self.h["l1_off"] + 8 * i for i in range(n)]
+
+    def l2_tables(self):
+        out = []
+        for p in self.l1_entries():
+            off = self.q(p) & OFFSET_MASK
+            if off and off < self.eof():
+                out.append(off)
+        return out
+
+    def l2_entries(self, want=None):
+        """File offsets of L2 entries; want: None, 'alloc', 'compressed'."""
+        es = 16 if self.extl2 else 8
+        out = []
+        n = min(self.cs // es, 4096)
+        for t in self.l2_tables()[:8]:
+            self.f.seek(t)
+            raw = self.f.read(n * es).ljust(n * es, b"\0")
+            for j in range(n):
+                e = struct.unpack_from(">Q", raw, j * es)[0]
+                comp = bool(e & (1 << 62))
+                if want is None or (want == "compressed" and comp) or \
+                   (want == "alloc" and not comp and e & OFFSET_MASK):
+                    out.append(t + j * es)
+        return out
+
+    def rt_entries(self):
+        n = min(self.h["rt_clusters"] * self.cs // 8, 4096)
+        return [self.h["rt_off"] + 8 * i for i in range(n)
+                if self.h["rt_off"] + 8 * i < self.eof()]
+
+    def refblocks(self):
+        return [self.q(p) & ~0x1FF & ((1 << 63) - 1) for p in self.rt_entries()
+                if self.q(p)]
+
+    def extensions(self):
+        """(offset of the type field, type, length) of each header extension."""
+        out = []
+        if not self.v3:
+            p = 72
+        else:
+            p = self.hdr_len
+        end = min(self.cs, 65536, self.eof())
+        while p + 8 <= end and len(out) < 32:
+            t, ln = self.get(p, ">II")
+            if t == 0:
+                break
+            out.append((p, t, ln))
+            p += 8 + ((ln + 7) & ~7)
+        return out
+
+    def snapshots(self):
+        """File offsets of snapshot table entries."""
+        out = []
+        p = self.h["snap_off"]
+        for _ in range(min(self.h["nb_snap"], 16)):
+            if p + 40 > self.eof():
+                break
+            out.append(p)
+            _, _, id_len, name_len, _, _, _, _, extra = self.get(p, ">QIHHIIQII")
+            p += 40 + extra + id_len + name_len
+            p = (p + 7) & ~7
+        return out
+
+    def bitmap_ext(self):
+        for p, t, ln in self.extensions():
+            if t == EXT_BITMAPS:
+                return p + 8
+        return None
+
+
+def interesting(rng, img, bits=64):
+    """A value chosen to hurt: boundaries, EOF, metadata offsets, odd."""
+    cs = img.cs
+    eof = img.eof()
+    meta = [0, img.h["l1_off"], img.h["rt_off"], img.h["snap_off"]] + img.l2_tables()[:4] + \
+        img.refblocks()[:4]
+    choices = [
+        lambda: 0, lambda: 1, lambda: (1 << bits) - 1, lambda: 1 << (bits - 1),
+        lambda: rng.getrandbits(bits),
+        lambda: eof, lambda: eof + cs, lambda: (eof + cs) & ~(cs - 1),
+        lambda: 1 << rng.randrange(bits),
+        lambda: rng.choice(meta),
+        lambda: rng.choice(meta) + rng.choice([0x200, 8, 1, cs // 2]),
+        lambda: (1 << 55) - cs, lambda: (1 << 56) - 512,
+        lambda: rng.randrange(0, max(eof, 1)),
+    ]
+    return rng.choice(choices)() & ((1 << bits) - 1)
+
+
+def mutate_entry(rng, img, p, kind):
+    """Damage the 64-bit table entry at file offset p."""
+    e = img.q(p)
+    cs = img.cs
+    eof = img.eof()
+    meta = [0, img.h["l1_off"], img.h["rt_off"]] + img.l2_tables()[:4] + img.refblocks()[:4]
+    how = rng.randrange(9)
+    flags = e & ~OFFSET_MASK
+    if how == 0:
+        e = flags | (((eof + cs * rng.randrange(1, 64)) & ~(cs - 1)) & OFFSET_MASK)
+        what = "past EOF"
+    elif how == 1:
+        e = flags | (rng.choice(meta) & OFFSET_MASK)
+        what = "into metadata"
+    elif how == 2:
+        e = (e & ~OFFSET_MASK) | (((e & OFFSET_MASK) + rng.choice([512, 4096, cs // 2, 8])) & OFFSET_MASK)
+        what = "odd alignment"
+    elif how == 3:
+        e ^= 1 << rng.randrange(64)
+        what = "bit flip"
+    elif how == 4:
+        e |= rng.choice([1 << 62, 1 << 63, 1, 0x1FE, 1 << 56, 0x00FF000000000000])
+        what = "flag/reserved bits"
+    elif how == 5:
+        e = 0
+        what = "zeroed"
+    elif how == 6:
+        e = (1 << 64) - 1
+        what = "all ones"
+    elif how == 7:
+        e = flags | ((1 << 55) & OFFSET_MASK) | 0x200
+        what = "offset near 2^55"
+    else:
+        e = rng.getrandbits(64)
+        what = "random"
+    img.put(p, ">Q", e)
+    return "%s entry @0x%x %s" % (kind, p, what)
+
+
+# mutators: each returns a description or None when the image lacks the part
+def m_header_field(rng, img):
+    fields = [(4, ">I", "version", 32), (8, ">Q", "backing_off", 64), (16, ">I", "backing_len", 32),
+              (20, ">I", "cluster_bits", 32), (24, ">Q", "size", 64), (32, ">I", "crypt", 32),
+              (36, ">I", "l1_size", 32), (40, ">Q", "l1_off", 64), (48, ">Q", "rt_off", 64),
+              (56, ">I", "rt_clusters", 32), (60, ">I", "nb_snap", 32), (64, ">Q", "snap_off", 64)]
+    if img.v3:
+        fields += [(96, ">I", "refcount_order", 32), (100, ">I", "header_length", 32)]
+        if img.hdr_len > 104:
+            fields += [(104, ">B", "compression_type", 8)]
+    off, fmt, name, bits = rng.choice(fields)
+    old = img.get(off, fmt)[0]
+    how = rng.randrange(4)
+    if how == 0:
+        v = interesting(rng, img, bits)
+    elif how == 1:
+        v = old ^ (1 << rng.randrange(bits))
+    elif how == 2:
+        v = (old + rng.choice([-1, 1, -8, 8, 512, 1 << 16])) % (1 << bits)
+    else:
+        v = rng.choice([0, 1, 2, 3, 4, 7, 8, 9, 12, 16, 20, 21, 22, 30, 31, 32, 63, 64, 104, 112, 0xFFFF])
+    img.put(off, fmt, v & ((1 << bits) - 1))
+    return "header %s 0x%x -> 0x%x" % (name, old, v & ((1 << bits) - 1))
+
+
+def m_feature_bits(rng, img):
+    if not img.v3:
+        img.put(4, ">I", 3)      # turn it into a v3 header over v2 contents
+        return "v2 header claims version 3"
+    off = rng.choice([72, 80, 88])
+    old = img.q(off)
+    bit = rng.choice([0, 1, 2, 3, 4, 5, rng.randrange(64)])
+    img.put(off, ">Q", old ^ (1 << bit))
+    return "feature word @%d bit %d toggled" % (off, bit)
+
+
+def m_extension(rng, img):
+    exts = img.extensions()
+    if not exts or rng.randrange(4) == 0:
+        p = exts[-1][0] + 8 + ((exts[-1][2] + 7) & ~7) if exts else (img.hdr_len if img.v3 else 72)
+        t = rng.choice([EXT_BACKING_FMT, EXT_FEATURES, EXT_BITMAPS, 0x0537BE77, 0x44415441,
+                        rng.getrandbits(32)])
+        ln = rng.choice([0, 1, 7, 8, 24, 0xFFFF, 0xFFFFFFFF, rng.getrandbits(16)])
+        img.put(p, ">II", t, ln)
+        img.put(p + 8, ">QQQ", rng.getrandbits(64), rng.getrandbits(64), rng.getrandbits(64))
+        return "extension 0x%x len %d added @0x%x" % (t, ln, p)
+    p, t, ln = rng.choice(exts)
+    how = rng.randrange(3)
+    if how == 0:
+        nl = rng.choice([0, 1, 3, 0xFFFF, 0xFFFFFFFF, ln + 8, ln - 1 if ln else 9, img.cs])
+        img.put(p + 4, ">I", nl & 0xFFFFFFFF)
+        return "extension 0x%x length %d -> %d" % (t, ln, nl & 0xFFFFFFFF)
+    if how == 1:
+        nt = rng.choice([EXT_BACKING_FMT, EXT_FEATURES, EXT_BITMAPS, 0, rng.getrandbits(32)])
+        img.put(p, ">I", nt)
+        return "extension 0x%x type -> 0x%x" % (t, nt)
+    if ln == 0:
+        return None
+    q = p + 8 + rng.randrange(min(ln, 4096))
+    img.put(q, ">B", rng.getrandbits(8))
+    return "extension 0x%x byte @0x%x" % (t, q)
+
+
+def m_l1(rng, img):
+    e = img.l1_entries()
+    if not e:
+        return None
+    used = [p for p in e if img.q(p)]
+    p = rng.choice(used) if used and rng.randrange(4) else rng.choice(e)
+    return mutate_entry(rng, img, p, "L1")
+
+
+def m_l2(rng, img):
+    e = img.l2_entries("alloc") or img.l2_entries()
+    if not e:
+        return None
+    p = rng.choice(e)
+    if img.extl2 and rng.randrange(3) == 0:
+        q = p + 8
+        old = img.q(q)
+        v = rng.choice([old ^ (1 << rng.randrange(64)), (1 << 64) - 1,
+                        old | (old << 32), rng.getrandbits(64)]) & ((1 << 64) - 1)
+        img.put(q, ">Q", v)
+        return "extended L2 bitmap @0x%x 0x%x -> 0x%x" % (q, old, v)
+    return mutate_entry(rng, img, p, "L2")
+
+
+def m_compressed(rng, img):
+    e = img.l2_entries("compressed")
+    if not e:
+        return None
+    p = rng.choice(e)
+    v = img.q(p)
+    x = 62 - (img.cb - 8) if 9 <= img.cb <= 21 else 54
+    off = v & ((1 << x) - 1)
+    nsec = (v >> x) & ((1 << (62 - x)) - 1)
+    how = rng.randrange(6)
+    if how == 0:
+        nsec = (1 << (62 - x)) - 1
+        what = "max sectors"
+    elif how == 1:
+        off = img.eof() + rng.choice([0, 1, 512, img.cs])
+        what = "offset past EOF"
+    elif how == 2:
+        off = img.eof() - rng.choice([1, 100, 511])
+        what = "data runs past EOF"
+    elif how == 3:
+        off = rng.choice([0, img.h["l1_off"], img.h["rt_off"]] + img.l2_tables()[:2]) + rng.randrange(512)
+        what = "offset into metadata"
+    elif how == 4:
+        # same offset, garbage inside the compressed stream
+        img.put(off + rng.randrange(64), ">B", rng.getrandbits(8))
+        return "compressed data byte flipped (entry @0x%x)" % p
+    else:
+        nsec = 0
+        off += rng.randrange(1, 512)
+        what = "zero sectors, odd offset"
+    v = (v & (3 << 62)) | ((nsec & ((1 << (62 - x)) - 1)) << x) | (off & ((1 << x) - 1))
+    img.put(p, ">Q", v)
+    return "compressed descriptor @0x%x %s" % (p, what)
+
+
+def m_refcount(rng, img):
+    rt = img.rt_entries()
+    if not rt:
+        return None
+    if rng.randrange(2):
+        return mutate_entry(rng, img, rng.choice(rt[:8]), "refcount table")
+    rbs = [b for b in img.refblocks() if b and b < img.eof()]
+    if not rbs:
+        return None
+    b = rng.choice(rbs)
+    p = b + rng.randrange(min(img.cs, 512))
+    v = rng.choice([0, 0xFF, rng.getrandbits(8)])
+    img.put(p, ">B", v)
+    return "refcount block byte @0x%x = 0x%x" % (p, v)
+
+
+def m_snapshot(rng, img):
+    snaps = img.snapshots()
+    if not snaps:
+        return None
+    p = rng.choice(snaps)
+    fields = [(0, ">Q", "l1_off", 64), (8, ">I", "l1_size", 32), (12, ">H", "id_len", 16),
+              (14, ">H", "name_len", 16), (32, ">I", "vm_state_size", 32),
+              (36, ">I", "extra_size", 32), (40, ">Q", "extra:vm_state_size", 64),
+              (48, ">Q", "extra:disk_size", 64)]
+    off, fmt, name, bits = rng.choice(fields)
+    v = interesting(rng, img, bits)
+    img.put(p + off, fmt, v)
+    return "snapshot @0x%x %s = 0x%x" % (p, name, v)
+
+
+def m_bitmap(rng, img):
+    b = img.bitmap_ext()
+    if b is None:
+        return None
+    nb, _, dsize, doff = img.get(b, ">IIQQ")
+    how = rng.randrange(4)
+    if how == 0:
+        off, fmt, name, bits = rng.choice([(0, ">I", "nb_bitmaps", 32), (8, ">Q", "dir_size", 64),
+                                           (16, ">Q", "dir_offset", 64)])
+        v = interesting(rng, img, bits)
+        img.put(b + off, fmt, v)
+        return "bitmaps extension %s = 0x%x" % (name, v)
+    if doff >= img.eof() or not dsize:
+        return None
+    if how == 1:
+        # directory entry: table offset, table size, flags, type, gran, name
+        off, fmt, name, bits = rng.choice([(0, ">Q", "table_off", 64), (8, ">I", "table_size", 32),
+                                           (12, ">I", "flags", 32), (16, ">B", "type", 8),
+                                           (17, ">B", "granularity", 8), (18, ">H", "name_size", 16),
+                                           (20, ">I", "extra_size", 32)])
+        v = interesting(rng, img, bits)
+        img.put(doff + off, fmt, v)
+        return "bitmap directory %s = 0x%x" % (name, v)
+    if how == 2:
+        toff = img.q(doff) & OFFSET_MASK
+        if not toff or toff >= img.eof():
+            return None
+        return mutate_entry(rng, img, toff, "bitmap table")
+    p = doff + rng.randrange(min(dsize, 4096))
+    img.put(p, ">B", rng.getrandbits(8))
+    return "bitmap directory byte @0x%x" % p
+
+
+def m_truncate(rng, img):
+    eof = img.eof()
+    n = rng.choice([rng.randrange(eof), eof - rng.randrange(1, img.cs + 1),
+                    (eof // 2) & ~(img.cs - 1), eof - 1, 72, 4096])
+    n = max(0, min(n, eof))
+    img.f.truncate(n)
+    return "truncated %d -> %d" % (eof, n)
+
+
+def m_bytes(rng, img):
+    hot = [0, img.h["l1_off"], img.h["rt_off"]] + img.l2_tables()[:2] + img.refblocks()[:2]
+    base = rng.choice(hot)
+    n = rng.randrange(1, 9)
+    for _ in range(n):
+        p = base + rng.randrange(min(img.cs, 1024))
+        if p < img.eof():
+            img.put(p, ">B", rng.getrandbits(8))
+    return "%d random bytes near 0x%x" % (n, base)
+
+
+MUTATORS = [(m_header_field, 5), (m_feature_bits, 2), (m_extension, 2), (m_l1, 4),
+            (m_l2, 5), (m_compressed, 3), (m_refcount, 3), (m_snapshot, 2),
+            (m_bitmap, 2), (m_truncate, 1), (m_bytes, 2)]
+
+
+def case_rng(case):
+    return random.Random(0x9C0F2 * 1000003 + case)
+
+
+def mutate(seed_dir, case, out):
+    """Build case CASE's image at OUT; return (seed name, [what was done])."""
+    rng = case_rng(case)
+    names = [s[0] for s in SEEDS]
+    name = names[rng.randrange(len(names))]
+    shutil.copyfile(os.path.join(seed_dir, name + ".qcow2"), out)
+    img = Img(out)
+    done = []
+    want = rng.choice([1, 1, 1, 2, 2, 3, 4])
+    tries = 0
+    while len(done) < want and tries < 20:
+        tries += 1
+        fn = rng.choices([m[0] for m in MUTATORS], [m[1] for m in MUTATORS])[0]
+        try:
+            d = fn(rng, img)
+        except (struct.error, ValueError, OverflowError):
+            d = None
+        if d:
+            done.append(d)
+            img.f.flush()
+            img.reload()
+    img.f.close()
+    return name, done
+
+
+# ---- running cases in the VM -------------------------------------------
+
+class Kmsg:
+    """New kernel log records since the last call (from /dev/kmsg)."""
+
+    BAD = ("WARNING:", "BUG:", "Oops", "Call Trace", "KASAN", "UBSAN", "general protection",
+           "INFO: task", "lockdep", "possible circular", "RCU stall", "list_add corruption",
+           "list_del corruption", "kernel BUG")
+
+    def __init__(self):
+        self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+        os.lseek(self.fd, 0, os.SEEK_END)
+
+    def new(self):
+        out = []
+        while True:
+            try:
+                rec = os.read(self.fd, 8192)
+            except BlockingIOError:
+                break
+            except OSError:     # EPIPE: records overwritten, go on
+                continue
+            if not rec:
+                break
+            out.append(rec.decode(errors="replace").split(";", 1)[-1].rstrip())
+        return out
+
+    def bad(self, lines):
+        return [ln for ln in lines if any(b in ln for b in self.BAD)]
+
+
+class Hang(Exception):
+    pass
+
+
+CMD_TIME = {}
+PLANT = None    # "hang": self-test of the hang detection
+
+
+def run_cmd(cmd, timeout):
+    """Run cmd; (rc, output). A command still running after timeout means
+    the device hung: raise Hang without waiting for the (maybe unkillable)
+    process."""
+    t0 = time.time()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise Hang(" ".join(cmd))
+    k = " ".join(cmd[:2]) if cmd[0] == "dmsetup" else cmd[0]
+    CMD_TIME[k] = CMD_TIME.get(k, 0) + time.time() - t0
+    return p.returncode, out.decode(errors="replace")
+
+
+def header_sectors(path):
+    try:
+        with open(path, "rb") as f:
+            h = f.read(32)
+        return struct.unpack(">Q", h[24:32])[0] // 512 if len(h) == 32 else 0
+    except OSError:
+        return 0
+
+
+def exercise(dev_name, sectors, st, timeout):
+    """Read the device (whole when small: first 16 MiB and last 1 MiB
+    otherwise), write and flush a few blocks. Errors are counted, not
+    judged."""
+    dev = "/dev/mapper/" + dev_name
+    size = sectors * 512
+    reads = [(0, min(size, 16 * MIB))]
+    if size > 16 * MIB:
+        reads.append((size - MIB, MIB))
+    for off, ln in reads:
+        bs = MIB if off % MIB == 0 and ln % MIB == 0 else 512
+        rc, _ = run_cmd(["dd", "if=" + dev, "of=/dev/null", "bs=%d" % bs, "iflag=direct",
+                         "skip=%d" % (off // bs), "count=%d" % (ln // bs)], timeout)
+        if rc:
+            st["read_errors"] += 1
+    for off in sorted({0, (size // 2) & ~4095, max(size - 4096, 0) & ~4095}):
+        if off + 4096 > size:
+            continue
+        rc, _ = run_cmd(["dd", "if=/dev/zero", "of=" + dev, "bs=4096", "count=1",
+                         "seek=%d" % (off // 4096), "oflag=direct", "conv=notrunc"], timeout)
+        if rc:
+            st["write_errors"] += 1
+    if PLANT == "hang":
+        run_cmd(["sleep", str(timeout + 5)], timeout)   # a device that never answers
+    rc, _ = run_cmd(["blockdev", "--flushbufs", dev], timeout)
+    if rc:
+        st["flush_errors"] += 1
+
+
+def run_case(seed_dir, work, case, st, timeout, kmsg, verbose):
+    img = os.path.join(work, "case.qcow2")
+    t0 = time.time()
+    name, done = mutate(seed_dir, case, img)
+    CMD_TIME["mutate"] = CMD_TIME.get("mutate", 0) + time.time() - t0
+    seed_size = [s[3] for s in SEEDS if s[0] == name][0]
+    extra = ""
+    if name == "backing":
+        extra = " 3 backing qcow2 " + os.path.join(seed_dir, "backing-base.qcow2")
+    st["images"] += 1
+    st["seeds"][name] = st["seeds"].get(name, 0) + 1
+    tried = set()
+    for sectors in (header_sectors(img), seed_size // 512):
+        if sectors == 0 or sectors >= (1 << 55) or sectors in tried:
+            continue
+        tried.add(sectors)
+        dm = "fuzz%d" % os.getpid()
+        table = "0 %d qcow2 %s%s" % (sectors, img, extra)
+        st["attempts"] += 1
+        rc, out = run_cmd(["dmsetup", "create", dm, "--table", table], timeout)
+        if rc:
+            st["refused"] += 1
+            continue
+        st["attached"] += 1
+        try:
+            exercise(dm, sectors, st, timeout)
+        finally:
+            rc, out = run_cmd(["dmsetup", "remove", dm], timeout)
+            if rc:
+                st["remove_errors"] += 1
+                print("# case %d: dmsetup remove failed: %s" % (case, out.strip()))
+    if verbose:
+        print("# case %d seed %s: %s" % (case, name, "; ".join(done)))
+    bad = kmsg.bad(kmsg.new())
+    if bad:
+        st["warnings"].append(case)
+        print("# case %d (seed %s: %s) kernel log:" % (case, name, "; ".join(done)))
+        for ln in bad[:20]:
+            print("#   " + ln)
+    os.unlink(img)
+
+
+def cmd_run(a):
+    st = {"images": 0, "attempts": 0, "refused": 0, "attached": 0, "read_errors": 0,
+          "write_errors": 0, "flush_errors": 0, "remove_errors": 0, "warnings": [], "seeds": {}}
+    work = a.work or a.dir
+    kmsg = Kmsg()
+    cases = [a.case] if a.case is not None else range(a.first, a.first + a.iters)
+    t0 = time.time()
+    hung = None
+    for c in cases:
+        try:
+            run_case(a.dir, work, c, st, a.timeout, kmsg, a.verbose or a.case is not None)
+        except Hang as e:
+            hung = c
+            name, done = mutate(a.dir, c, os.path.join(work, "hung.qcow2"))
+            print("# HANG: case %d (seed %s: %s): '%s' still running after %d s"
+                  % (c, name, "; ".join(done), e, a.timeout))
+            break
+    dt = time.time() - t0
+    print("# qcow2 fuzz: %d images (%d tables tried): %d refused at create, %d attached; "
+          "%d read errors, %d write errors, %d flush errors; %.0f s"
+          % (st["images"], st["attempts"], st["refused"], st["attached"], st["read_errors"],
+             st["write_errors"], st["flush_errors"], dt))
+    print("# seeds: " + " ".join("%s=%d" % kv for kv in sorted(st["seeds"].items())))
+    print("# time: " + " ".join("%s=%.1fs" % kv for kv in sorted(CMD_TIME.items())))
+    print("# cases %d..%d" % (cases[0], cases[-1]) if len(cases) else "# no cases")
+    failed = st["warnings"] + ([hung] if hung is not None else []) + \
+        ([] if not st["remove_errors"] else [-1])
+    for c in st["warnings"] + ([hung] if hung is not None else []):
+        print("# reproduce: %s run SEED_DIR --case %d   (seeds: %s seeds SEED_DIR)"
+              % (sys.argv[0], c, sys.argv[0]))
+    if st["remove_errors"]:
+        print("# %d devices could not be removed" % st["remove_errors"])
+    return 1 if failed else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp = ap.add_subparsers(dest="cmd", required=True)
+    p = sp.add_parser("seeds", help="make the seed images")
+    p.add_argument("dir")
+    p = sp.add_parser("mutate", help="write one case's image")
+    p.add_argument("dir")
+    p.add_argument("case", type=int)
+    p.add_argument("out")
+    p = sp.add_parser("run", help="fuzz the dm-qcow2 target (in the test VM)")
+    p.add_argument("dir")
+    p.add_argument("--iters", type=int, default=100)
+    p.add_argument("--first", type=int, default=0)
+    p.add_argument("--case", type=int)
+    p.add_argument("--timeout", type=int, default=60, help="seconds per command")
+    p.add_argument("--work", help="where case images go (default: DIR)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--plant", choices=["hang"], help="self-test: plant a hang in every attached case")
+    a = ap.parse_args()
+    if a.cmd == "seeds":
+        make_seeds(a.dir)
+        return 0
+    if a.cmd == "mutate":
+        name, done = mutate(a.dir, a.case, a.out)
+        print("seed %s: %s" % (name, "; ".join(done)))
+        return 0
+    global PLANT
+    PLANT = a.plant
+    return cmd_run(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
