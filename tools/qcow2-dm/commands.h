@@ -7,6 +7,7 @@ int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
 
 /* 1 when argv holds -h or --help (then print usage and exit 0). */
 int wants_help(int argc, char **argv);

@@ -24,6 +24,10 @@ static void usage(FILE *f)
 		"  detach NAME     remove the device, release the image lock\n"
 		"  list            attached qcow2 devices and their images\n"
 		"  info NAME       image, backing chain and status of a device\n"
+		"  snapshot NAME create|delete|list [TAG]\n"
+		"                  internal snapshots of an attached device\n"
+		"  snapshot IMAGE revert TAG\n"
+		"                  revert a detached image to a snapshot\n"
 		"\n"
 		"'" PROG " COMMAND --help' describes each command.\n");
 }
@@ -50,6 +54,8 @@ int main(int argc, char **argv)
 		return cmd_list(argc - 1, argv + 1);
 	if (!strcmp(cmd, "info"))
 		return cmd_info(argc - 1, argv + 1);
+	if (!strcmp(cmd, "snapshot"))
+		return cmd_snapshot(argc - 1, argv + 1);
 	if (!strcmp(cmd, "hold"))
 		return cmd_hold(argc - 1, argv + 1);
 	err("unknown command '%s' (try '" PROG " --help')", cmd);
