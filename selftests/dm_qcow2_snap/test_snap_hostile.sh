@@ -17,7 +17,7 @@ kinds=(
 	"table-unaligned:snapshot table offset invalid"
 	"table-over-l1:snapshot table overlaps|snapshot L1 table"
 	"count-past-eof:snapshot table beyond end of file|snapshot table larger"
-	"extra-huge:too much extra data"
+	"extra-huge:snapshot table entry with too much extra data"
 	"l1-past-eof:snapshot L1 table misaligned or beyond end of file"
 	"l1-unaligned:snapshot L1 table misaligned or beyond end of file"
 	"l1-over-header:snapshot L1 table overlaps other metadata"

@@ -37,7 +37,7 @@ messages() {
 	snap_msg "$name" create keep || { echo "create keep failed"; rc=1; }
 	refused "duplicate tag" "File exists" "tag or id 'keep' exists" "$name" create keep || rc=1
 	refused "numeric tag" "Invalid argument" "bad tag" "$name" create 42 || rc=1
-	refused "backslash in tag" "Invalid argument" "bad tag" "$name" create 'a\b' || rc=1
+	refused "control character in tag" "Invalid argument" "bad tag" "$name" create $'a\x01b' || rc=1
 	refused "129-character tag" "Invalid argument" "bad tag" "$name" create "$long" || rc=1
 	refused "unknown snapshot" "No such file" "no snapshot with tag or id 'nope'" "$name" delete nope || rc=1
 	refused "unknown operation" "Invalid argument" "usage: snapshot" "$name" frob x || rc=1
