@@ -52,6 +52,21 @@
  * walking every L1/L2/snapshot table, which `qemu-img check -r all IMAGE`
  * already does well; the error message says so.
  *
+ * Snapshot gate: "snapshot create/delete" must see no guest request
+ * half done (a write landing in a cluster after it became shared would
+ * change the snapshot). Every bio holds a reference on qt->gate from
+ * map() to end_io(), which covers the asynchronous kiocb path too; a
+ * snapshot kills the reference, waits until it drains, works, and
+ * resurrects it. A percpu_ref costs the fast path one per-CPU increment
+ * and decrement, no shared cache line. It is chosen over a
+ * percpu_rw_semaphore because the reference is dropped in the bio's
+ * completion, often in interrupt context and on another task than the
+ * one that took it, which a semaphore does not allow; dm's own suspend
+ * cannot be used from a message (the message runs inside the live
+ * table's SRCU read section that suspend waits for). Bios that arrive
+ * while the gate is shut are parked on qt->parked and queued when it
+ * opens.
+ *
  * Refcount table growth: when the file outgrows the table, a new table
  * twice the size is written at the end of the file next to a refcount
  * block that counts it; the header is switched once both are durable and
@@ -62,6 +77,7 @@
 #include <linux/workqueue.h>
 #include <linux/bio.h>
 #include <linux/device-mapper.h>
+#include <linux/percpu-refcount.h>
 #include "qcow2.h"
 #include "compat.h"
 
@@ -70,6 +86,13 @@ struct qcow2_target {
 	struct qcow2 *q;
 	struct workqueue_struct *wq;
 	char *table;		/* image path and optional args, as given */
+
+	struct percpu_ref gate;	/* one reference per bio in flight */
+	bool gate_init;
+	struct completion gate_drained;
+	spinlock_t park_lock;	/* parked, and the gate's dead -> live switch */
+	struct bio_list parked;	/* bios that arrived while the gate was shut */
+	struct mutex msg_lock;	/* one snapshot operation at a time */
 };
 
 struct qcow2_io {
@@ -211,6 +234,13 @@ static int qcow2_parse_args(struct dm_target *ti, unsigned int argc, char **argv
 	return 0;
 }
 
+static void qcow2_gate_release(struct percpu_ref *ref)
+{
+	struct qcow2_target *qt = container_of(ref, struct qcow2_target, gate);
+
+	complete(&qt->gate_drained);
+}
+
 static void qcow2_dtr(struct dm_target *ti)
 {
 	struct qcow2_target *qt = ti->private;
@@ -219,6 +249,8 @@ static void qcow2_dtr(struct dm_target *ti)
 		return;
 	if (qt->wq)
 		destroy_workqueue(qt->wq);
+	if (qt->gate_init)
+		percpu_ref_exit(&qt->gate);
 	if (qt->q && qt->q->file && !qt->q->ro && qcow2_flush(qt->q))
 		DMERR("%s: flushing metadata on unload failed", qt->q->path);
 	free_chain(qt->q);
@@ -243,6 +275,10 @@ static int qcow2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 	ti->private = qt;
 	qt->ti = ti;
+	init_completion(&qt->gate_drained);
+	spin_lock_init(&qt->park_lock);
+	bio_list_init(&qt->parked);
+	mutex_init(&qt->msg_lock);
 	ret = qcow2_parse_args(ti, argc, argv, a);
 	if (ret)
 		goto fail;
@@ -279,6 +315,13 @@ static int qcow2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "cannot create workqueue";
 		goto fail;
 	}
+	ret = percpu_ref_init(&qt->gate, qcow2_gate_release,
+			      PERCPU_REF_ALLOW_REINIT, GFP_KERNEL);
+	if (ret) {
+		ti->error = "out of memory";
+		goto fail;
+	}
+	qt->gate_init = true;
 	ret = dm_set_target_max_io_len(ti, max(qt->q->cluster_size,
 					       65536U) >> SECTOR_SHIFT);
 	if (ret) {
@@ -424,15 +467,117 @@ static void qcow2_work(struct work_struct *work)
 	bio_endio(bio);
 }
 
-static int qcow2_map(struct dm_target *ti, struct bio *bio)
+static void queue_bio(struct qcow2_target *qt, struct bio *bio)
 {
 	struct qcow2_io *io = dm_per_bio_data(bio, sizeof(*io));
-	struct qcow2_target *qt = ti->private;
 
 	io->qt = qt;
 	INIT_WORK(&io->work, qcow2_work);
 	queue_work(qt->wq, &io->work);
+}
+
+/* Slow path of map(): the gate is shut, park the bio unless it reopened. */
+static bool gate_park(struct qcow2_target *qt, struct bio *bio)
+{
+	unsigned long flags;
+	bool parked = false;
+
+	spin_lock_irqsave(&qt->park_lock, flags);
+	if (!percpu_ref_tryget_live(&qt->gate)) {
+		bio_list_add(&qt->parked, bio);
+		parked = true;
+	}
+	spin_unlock_irqrestore(&qt->park_lock, flags);
+	return parked;
+}
+
+/* Wait until no bio is in flight; new ones are parked. */
+static void gate_shut(struct qcow2_target *qt)
+{
+	unsigned long flags;
+
+	reinit_completion(&qt->gate_drained);
+	spin_lock_irqsave(&qt->park_lock, flags);
+	percpu_ref_kill(&qt->gate);
+	spin_unlock_irqrestore(&qt->park_lock, flags);
+	wait_for_completion(&qt->gate_drained);
+}
+
+static void gate_open(struct qcow2_target *qt)
+{
+	struct bio_list bl;
+	unsigned long flags;
+	struct bio *bio;
+
+	spin_lock_irqsave(&qt->park_lock, flags);
+	percpu_ref_resurrect(&qt->gate);
+	bl = qt->parked;
+	bio_list_init(&qt->parked);
+	spin_unlock_irqrestore(&qt->park_lock, flags);
+	while ((bio = bio_list_pop(&bl))) {
+		percpu_ref_get(&qt->gate);
+		queue_bio(qt, bio);
+	}
+}
+
+static int qcow2_map(struct dm_target *ti, struct bio *bio)
+{
+	struct qcow2_target *qt = ti->private;
+
+	if (unlikely(!percpu_ref_tryget_live(&qt->gate)) &&
+	    gate_park(qt, bio))
+		return DM_MAPIO_SUBMITTED;
+	queue_bio(qt, bio);
 	return DM_MAPIO_SUBMITTED;
+}
+
+static int qcow2_end_io(struct dm_target *ti, struct bio *bio,
+			blk_status_t *error)
+{
+	struct qcow2_target *qt = ti->private;
+
+	percpu_ref_put(&qt->gate);
+	return DM_ENDIO_DONE;
+}
+
+/* snapshot create TAG | delete TAG|ID | list */
+static int snapshot_message(struct qcow2_target *qt, unsigned int argc,
+			    char **argv, char *result, unsigned int maxlen)
+{
+	struct qcow2 *q = qt->q;
+	int ret;
+
+	if (argc == 1 && !strcmp(argv[0], "list")) {
+		qcow2_snapshot_list(q, result, maxlen);
+		return 1;	/* result text for dmsetup */
+	}
+	if (argc != 2 || (strcmp(argv[0], "create") &&
+			  strcmp(argv[0], "delete"))) {
+		DMERR_LIMIT("%s: usage: snapshot create TAG | snapshot delete TAG|ID | snapshot list",
+			    q->path);
+		return -EINVAL;
+	}
+	mutex_lock(&qt->msg_lock);
+	gate_shut(qt);
+	if (!strcmp(argv[0], "create"))
+		ret = qcow2_snapshot_create(q, argv[1]);
+	else
+		ret = qcow2_snapshot_delete(q, argv[1]);
+	gate_open(qt);
+	mutex_unlock(&qt->msg_lock);
+	return ret;
+}
+
+static int qcow2_message(struct dm_target *ti, unsigned int argc, char **argv,
+			 char *result, unsigned int maxlen)
+{
+	struct qcow2_target *qt = ti->private;
+
+	if (argc >= 1 && !strcmp(argv[0], "snapshot"))
+		return snapshot_message(qt, argc - 1, argv + 1, result, maxlen);
+	DMERR_LIMIT("%s: unknown message '%s'", qt->q->path,
+		    argc ? argv[0] : "");
+	return -EINVAL;
 }
 
 static void qcow2_status(struct dm_target *ti, status_type_t type,
@@ -496,11 +641,13 @@ static void qcow2_io_hints(struct dm_target *ti, struct queue_limits *limits)
 
 static struct target_type qcow2_target = {
 	.name = "qcow2",
-	.version = {1, 0, 0},
+	.version = {1, 1, 0},
 	.module = THIS_MODULE,
 	.ctr = qcow2_ctr,
 	.dtr = qcow2_dtr,
 	.map = qcow2_map,
+	.end_io = qcow2_end_io,
+	.message = qcow2_message,
 	.status = qcow2_status,
 	.postsuspend = qcow2_postsuspend,
 	.iterate_devices = qcow2_iterate_devices,

@@ -114,6 +114,9 @@ int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, u64 offset,
 
 	hlist_for_each_entry(t, bucket(c, offset), hnode) {
 		if (t->offset == offset) {
+			/* a freed table's cluster reused: drop the stale copy */
+			if (fresh)
+				memset(t->data, 0, q->cluster_size);
 			list_move(&t->lru, &c->lru);
 			atomic64_inc(&q->hits);
 			*out = t;

@@ -514,6 +514,9 @@ int qcow2_open_image(struct qcow2 *q, const char *path, bool ro,
 	ret = check_table_entries(q, fsize, error);
 	if (ret)
 		return ret;
+	ret = qcow2_snap_load(q, fsize, error);
+	if (ret)
+		return ret;
 	q->alloc_end = round_up(fsize, q->cluster_size);
 	setup_caches(q, 0);
 	ret = check_meta_refcounts(q, error);
@@ -547,6 +550,7 @@ void qcow2_close_image(struct qcow2 *q)
 		kfree(d);
 	}
 	qcow2_compress_free(q);
+	qcow2_snap_free(q);
 	kvfree(q->l1);
 	kvfree(q->rt);
 	q->l1 = NULL;

@@ -119,6 +119,14 @@ struct qcow2 {
 	u32 backing_name_len;
 	u32 nb_snapshots;
 	u64 snapshots_offset;
+	/*
+	 * The snapshot table, validated at open and kept as read (raw, so
+	 * unknown extra data survives a rewrite); snap_off[i] is where entry
+	 * i starts, snap_off[nb_snapshots] the table length. Changed only by
+	 * the snapshot messages, with q->lock held and guest I/O drained.
+	 */
+	u8 *snap_raw;
+	u32 *snap_off;
 	bool ext_l2;
 	u32 l2_entry_shift;		/* 3 or 4 */
 	u32 l2_bits;			/* log2 of entries per L2 table */
@@ -240,6 +248,14 @@ bool qcow2_map_direct(struct qcow2 *q, u64 pos, u64 len, bool write,
 int qcow2_read(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len);
 int qcow2_write(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len);
 int qcow2_discard(struct qcow2 *q, u64 pos, u64 len, bool zeroes);
+
+/* qcow2-snapshot.c */
+int qcow2_snap_load(struct qcow2 *q, u64 fsize, char **error);
+void qcow2_snap_free(struct qcow2 *q);
+unsigned int qcow2_snapshot_list(struct qcow2 *q, char *result,
+				 unsigned int maxlen);
+int qcow2_snapshot_create(struct qcow2 *q, const char *tag);
+int qcow2_snapshot_delete(struct qcow2 *q, const char *key);
 
 /* qcow2-compress.c */
 int qcow2_decompress(struct qcow2 *q, u64 entry);

@@ -87,7 +87,7 @@ fails_with() {		# fails_with PATTERN CMD...
 refusals() {
 	fails_with "already exists" qcow2-dm snapshot "$dname" --external "$over" &&
 	fails_with "no such device" qcow2-dm snapshot nosuchdev --external "$WORK/x.qcow2" &&
-	fails_with "external" qcow2-dm snapshot "$dname" &&
+	fails_with "operation" qcow2-dm snapshot "$dname" &&
 	test ! -e "$WORK/x.qcow2"
 }
 dq_step "refused: existing file, unknown device, no overlay named" refusals

@@ -7,6 +7,7 @@ int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
 int cmd_snapshot_external(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_backup(int argc, char **argv);

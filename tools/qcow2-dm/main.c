@@ -24,6 +24,10 @@ static void usage(FILE *f)
 		"  detach NAME     remove the device, release the image lock\n"
 		"  list            attached qcow2 devices and their images\n"
 		"  info NAME       image, backing chain and status of a device\n"
+		"  snapshot NAME create|delete|list [TAG]\n"
+		"                  internal snapshots of an attached device\n"
+		"  snapshot IMAGE revert TAG\n"
+		"                  revert a detached image to a snapshot\n"
 		"  snapshot NAME --external NEW.qcow2\n"
 		"                  switch the live device onto a new overlay\n"
 		"  merge NAME      commit the top image into its backing file, online\n"
@@ -61,10 +65,7 @@ int main(int argc, char **argv)
 		for (i = 2; i < argc; i++)
 			if (!strcmp(argv[i], "--external"))
 				return cmd_snapshot_external(argc - 1, argv + 1);
-		if (wants_help(argc - 1, argv + 1))
-			return cmd_snapshot_external(argc - 1, argv + 1);
-		err("snapshot: only --external snapshots are supported (try --help)");
-		return 2;
+		return cmd_snapshot(argc - 1, argv + 1);
 	}
 	if (!strcmp(cmd, "backup"))
 		return cmd_backup(argc - 1, argv + 1);
