@@ -24,6 +24,11 @@
  *     decrements. It is held for table lookups and updates; data I/O is
  *     never done under it. Metadata I/O (a cache miss, a write-back, the
  *     flush sequence) currently runs under it.
+ *   q->data_io counts data I/O from the lookup that found its host
+ *     cluster to its completion (the kiocb's too); the flush sequence
+ *     waits for it to drain, under q->lock, before it frees clusters, so
+ *     a write racing a discard of its cluster never lands in a cluster
+ *     that was punched or reused for other data.
  *   q->inflight: a guest cluster whose metadata is being changed
  *     (allocation, copy-on-write, zero flag, discard) is listed here for
  *     the whole operation, including its data I/O, so that changes of one
@@ -371,6 +376,7 @@ static void qcow2_aio_complete(struct kiocb *iocb, long ret)
 			  io->len, iocb->ki_pos, ret);
 		bio->bi_status = BLK_STS_IOERR;
 	}
+	qcow2_data_io_done(io->qt->q);
 	bio_endio(bio);
 }
 

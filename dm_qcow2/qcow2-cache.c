@@ -227,7 +227,8 @@ static int sync_file(struct qcow2 *q)
  *   2. refcount table entries for new refcount blocks, fsync;
  *   3. L2 tables, fsync;
  *   4. L1 table (entries for new L2 tables), fsync;
- *   5. only now refcount decrements of clusters no longer referenced
+ *   5. only now, and once no data I/O looked up before is in flight
+ *      (q->data_io), refcount decrements of clusters no longer referenced
  *      (copy-on-write, discard) reach the refcount blocks, written, fsync.
  * A crash between steps leaves at worst leaked clusters.
  */
@@ -267,6 +268,8 @@ int qcow2_flush_meta(struct qcow2 *q)
 			q->l1_dirty = false;
 	}
 	if (!ret && !list_empty(&q->deferred)) {
+		/* no write still in flight to a cluster about to be freed */
+		qcow2_wait_data_io(q);
 		ret = qcow2_apply_deferred(q);
 		if (!ret)
 			ret = qcow2_cache_write_dirty(q, &q->rbc);

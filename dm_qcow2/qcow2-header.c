@@ -454,6 +454,8 @@ int qcow2_open_image(struct qcow2 *q, const char *path, bool ro,
 	INIT_LIST_HEAD(&q->inflight);
 	INIT_LIST_HEAD(&q->deferred);
 	init_waitqueue_head(&q->alloc_wq);
+	atomic_set(&q->data_io, 0);
+	init_waitqueue_head(&q->data_io_wq);
 	ratelimit_state_init(&q->rs, 5 * HZ, 10);
 	atomic64_set(&q->hits, 0);
 	atomic64_set(&q->misses, 0);

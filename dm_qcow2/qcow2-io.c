@@ -152,28 +152,56 @@ static int get_map_locked(struct qcow2 *q, u64 pos, u64 len,
 	return 0;
 }
 
+/*
+ * Look up [pos, pos + len). When it maps to host data (QC_DATA) the
+ * caller may do I/O there and must call qcow2_data_io_done() once that
+ * I/O has completed (or is not done after all): see q->data_io.
+ */
 static int get_map(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 {
 	int ret;
 
 	mutex_lock(&q->lock);
 	ret = get_map_locked(q, pos, len, m);
+	if (!ret && m->kind == QC_DATA)
+		atomic_inc(&q->data_io);
 	mutex_unlock(&q->lock);
 	return ret;
 }
 
+void qcow2_data_io_done(struct qcow2 *q)
+{
+	if (atomic_dec_and_test(&q->data_io))
+		wake_up_all(&q->data_io_wq);
+}
+
+/*
+ * Under q->lock, which keeps new lookups out: wait until the data I/O of
+ * every earlier lookup has completed. Never waits on anything that needs
+ * q->lock: data I/O does not take it.
+ */
+void qcow2_wait_data_io(struct qcow2 *q)
+{
+	lockdep_assert_held(&q->lock);
+	wait_event(q->data_io_wq, !atomic_read(&q->data_io));
+}
+
 /*
  * Fast path: does the whole of [pos, pos + len) map to one run of host
- * data that may be read (or, for @write, written in place)?
+ * data that may be read (or, for @write, written in place)? When it does,
+ * the caller owes qcow2_data_io_done() once its I/O has completed.
  */
 bool qcow2_map_direct(struct qcow2 *q, u64 pos, u64 len, bool write,
 		      u64 *host)
 {
 	struct qcow2_map m;
 
-	if (get_map(q, pos, len, &m) || m.kind != QC_DATA || m.len != len ||
-	    (write && !m.copied))
+	if (get_map(q, pos, len, &m) || m.kind != QC_DATA)
 		return false;
+	if (m.len != len || (write && !m.copied)) {
+		qcow2_data_io_done(q);
+		return false;
+	}
 	*host = m.host;
 	return true;
 }
@@ -257,6 +285,7 @@ int qcow2_read(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len)
 			break;
 		case QC_DATA:
 			ret = read_file(q, q->file, it, m.host, m.len);
+			qcow2_data_io_done(q);
 			break;
 		case QC_COMPRESSED:
 			ret = read_compressed(q, it, m.entry, pos, m.len);
@@ -550,10 +579,14 @@ static int write_cluster(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 n)
 		ret = get_map(q, pos, n, &m);
 		if (ret)
 			return ret;
-		if (it && m.kind == QC_DATA && m.copied)
+		if (it && m.kind == QC_DATA && m.copied) {
 			ret = write_file(q, it, m.host, m.len);
-		else
+			qcow2_data_io_done(q);
+		} else {
+			if (m.kind == QC_DATA)
+				qcow2_data_io_done(q);
 			ret = cow_write(q, it, pos, m.len);
+		}
 		if (ret == -EAGAIN)
 			continue;
 		if (ret)

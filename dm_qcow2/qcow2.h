@@ -172,6 +172,17 @@ struct qcow2 {
 	struct list_head deferred;
 	bool meta_dirty;		/* something awaits a flush */
 
+	/*
+	 * Data I/O to a host cluster that a lookup returned, counted from
+	 * the lookup (under lock) to its completion. Before the flush
+	 * sequence frees clusters it waits, holding lock, for the count
+	 * to reach zero: no new lookup can start meanwhile, so a cluster
+	 * discarded while a write to it was in flight is neither punched
+	 * nor handed to another guest cluster under that write.
+	 */
+	atomic_t data_io;
+	wait_queue_head_t data_io_wq;
+
 	/* backing chain: a qcow2 image, or a raw file */
 	struct qcow2 *bq;
 	struct file *braw;
@@ -245,6 +256,8 @@ int qcow2_count_clusters(struct qcow2 *q);
 /* qcow2-io.c */
 bool qcow2_map_direct(struct qcow2 *q, u64 pos, u64 len, bool write,
 		      u64 *host);
+void qcow2_data_io_done(struct qcow2 *q);
+void qcow2_wait_data_io(struct qcow2 *q);
 int qcow2_read(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len);
 int qcow2_write(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len);
 int qcow2_discard(struct qcow2 *q, u64 pos, u64 len, bool zeroes);
