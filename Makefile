@@ -12,6 +12,7 @@
 #   make install [DESTDIR=..]        modules, tools and dkms source
 #   make checkpatch                  kernel style check of module sources
 #   make bench                       benchmarks in the test VM (bench/)
+#   make stress [STRESS_SECONDS=N]   bounded mixed load on the whole stack
 #
 # See README.md.
 
@@ -27,7 +28,7 @@ TOP := $(CURDIR)
 export KVER
 
 .PHONY: all deps deps-quiet modules tools check demo install clean clean-modules \
-	checkpatch dkms-check help bench check-e2e
+	checkpatch dkms-check help bench check-e2e stress
 
 all: modules tools
 
@@ -71,6 +72,18 @@ demo: modules tools
 check-e2e: modules tools
 	@tools/qemu/build
 	@tools/vm/check --kver $(KVER) --suites qemu_e2e
+
+# Not part of make check: a bounded mixed run (selftests/stress), a summary
+# at the end. STRESS_SECONDS, STRESS_SEED, STRESS_BACKUPS pass through.
+STRESS_SECONDS ?= 150
+STRESS_SEED ?= 1
+STRESS_BACKUPS ?= 2
+stress: modules tools
+	@$(MAKE) -s -C selftests stress
+	@tools/vm/run --kver $(KVER) --mem 2048 --cpus 2 \
+		--timeout $$(($(STRESS_SECONDS) + 900)) -- \
+		env STRESS_SECONDS=$(STRESS_SECONDS) STRESS_SEED=$(STRESS_SEED) \
+		STRESS_BACKUPS=$(STRESS_BACKUPS) selftests/run_suite stress
 
 bench: modules tools
 	@bench/run --kver $(KVER) $(BENCH_ARGS)
