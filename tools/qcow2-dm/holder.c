@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "util.h"
 
 #define STOP_WAIT_MS	5000
+#define START_WAIT_MS	30000
 
 static int pid_file(const char *name, char *buf, size_t len)
 {
@@ -128,6 +130,39 @@ static void exec_holder(const char *name, const struct chain *c)
 	_exit(127);
 }
 
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/*
+ * Until the child has exec'd, its command line is ours and holder_stop()
+ * would not recognise it: it would go on to hold the locks of a chain
+ * the device no longer uses (a backup or snapshot right after attach
+ * then found the image "in use"). So return only once it runs as the
+ * holder.
+ */
+static int wait_exec(pid_t pid, const char *name)
+{
+	int waited;
+
+	for (waited = 0; !is_holder(pid, name); waited += 5) {
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return err("%s: lock holder exited at start", name);
+		if (waited >= START_WAIT_MS) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			return err("%s: lock holder did not start within %d ms",
+				   name, START_WAIT_MS);
+		}
+		sleep_ms(5);
+	}
+	return 0;
+}
+
 int holder_start(const char *name, const struct chain *c)
 {
 	pid_t pid = fork();
@@ -136,19 +171,13 @@ int holder_start(const char *name, const struct chain *c)
 		return err_errno("fork");
 	if (pid == 0)
 		exec_holder(name, c);
+	if (wait_exec(pid, name))
+		return -1;
 	if (write_pid_file(name, pid)) {
 		kill(pid, SIGTERM);
 		return -1;
 	}
 	return 0;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
 }
 
 int holder_stop(const char *name)
