@@ -85,6 +85,13 @@ struct vhost_blk_vq {
 	struct vhost_blk_kick kick;	/* dev->mutex */
 	struct vhost_blk_worker *worker; /* own worker or NULL: the core's */
 	bool broken;			/* vq->mutex: vq_err seen */
+	/*
+	 * Requests of this vq taken and not yet freed. A guest may offer
+	 * one head many times over; at vq->num in flight kick_work stops
+	 * taking more (throttled, vq->mutex) until completions free some.
+	 */
+	atomic_t inflight;
+	bool throttled;
 };
 
 struct vhost_blk {

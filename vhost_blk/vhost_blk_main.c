@@ -32,6 +32,10 @@
  *               (vhost_vq_get_backend), bvq->broken.
  *   done list:  llist, producers in any context, consumer under vq->mutex.
  *   blk->inflight: atomic; drain_wq is woken when it reaches zero.
+ *   bvq->inflight: atomic, bounded by vq->num (bvq->throttled).
+ *   vhost_blk_req_done() runs in an RCU read section; the drain waits
+ *               for a grace period, so no completion touches a vq that
+ *               release is about to free.
  *
  * Drain protocol (SET_BACKEND -1, backend swap, RESET_OWNER, release):
  * with dev->mutex held, stop every kick wait entry, clear every vq's
@@ -60,7 +64,8 @@ struct workqueue_struct *vhost_blk_wq;
 
 static void vhost_blk_req_free(struct vhost_blk_req *req)
 {
-	struct vhost_blk *blk = req->bvq->blk;
+	struct vhost_blk_vq *bvq = req->bvq;
+	struct vhost_blk *blk = bvq->blk;
 
 	if (req->be && req->be->bdev)
 		vhost_blk_bio_release(req);
@@ -69,6 +74,7 @@ static void vhost_blk_req_free(struct vhost_blk_req *req)
 	if (req->log != req->inline_log)
 		kfree(req->log);
 	kmem_cache_free(vhost_blk_req_cache, req);
+	atomic_dec(&bvq->inflight);
 	if (atomic_dec_and_test(&blk->inflight))
 		wake_up(&blk->drain_wq);
 }
@@ -116,12 +122,19 @@ static void vhost_blk_complete(struct vhost_blk_vq *bvq)
 	struct vhost_virtqueue *vq = &bvq->vq;
 	struct llist_node *node, *batch;
 	struct vhost_blk_req *req, *tmp;
+	unsigned int max;
 	int n;
 
+	/*
+	 * A batch never exceeds the ring: vhost_add_used_n() wraps once
+	 * only, and a guest that offers one head many times over could
+	 * otherwise make it write past the end of the used ring.
+	 */
+	max = min_t(unsigned int, vq->num, vq->dev->iov_limit) ?: 1;
 	node = llist_reverse_order(llist_del_all(&bvq->done));
 	while (node) {
 		batch = node;
-		for (n = 0; node && n < vq->dev->iov_limit; n++) {
+		for (n = 0; node && n < max; n++) {
 			req = llist_entry(node, struct vhost_blk_req, node);
 			vq->heads[n].id = cpu_to_vhost32(vq, req->head);
 			vq->heads[n].len =
@@ -138,6 +151,10 @@ static void vhost_blk_complete(struct vhost_blk_vq *bvq)
 					  node);
 			vhost_blk_req_free(req);
 		}
+	}
+	if (bvq->throttled && atomic_read(&bvq->inflight) < vq->num) {
+		bvq->throttled = false;
+		vhost_blk_queue(bvq, &bvq->kick_work);
 	}
 }
 
@@ -163,15 +180,21 @@ static void vhost_blk_orphan_work(struct work_struct *work)
 		vhost_blk_req_free(req);
 }
 
-/* Any context: hand a finished request to its vq's worker. */
+/*
+ * Any context: hand a finished request to its vq's worker. Once the
+ * request is on the done list another completion may free it and drop
+ * blk->inflight to zero, so bvq must not outlive this RCU read section:
+ * the drain waits for a grace period before it flushes and frees.
+ */
 void vhost_blk_req_done(struct vhost_blk_req *req)
 {
 	struct vhost_blk_vq *bvq = req->bvq;
 
-	if (!llist_add(&req->node, &bvq->done))
-		return;		/* already queued */
-	if (!vhost_blk_queue(bvq, &bvq->done_work))
+	rcu_read_lock();
+	if (llist_add(&req->node, &bvq->done) &&
+	    !vhost_blk_queue(bvq, &bvq->done_work))
 		queue_work(system_wq, &bvq->orphan_work);
+	rcu_read_unlock();
 }
 
 /* ---- submission ------------------------------------------------------- */
@@ -233,6 +256,7 @@ static long vhost_blk_handle_one(struct vhost_blk_vq *bvq,
 		goto nomem;
 	}
 	atomic_inc(&bvq->blk->inflight);
+	atomic_inc(&bvq->inflight);
 
 	if (vhost_blk_req_parse(req, vq->iov, out, in)) {
 		vhost_blk_req_done(req);
@@ -277,11 +301,20 @@ static void vhost_blk_kick_work(struct vhost_work *work)
 	/* With an IOTLB: the rings must be mapped, else wait for an update. */
 	if (!vq_meta_prefetch(vq))
 		goto unlock;
-	log = vhost_has_feature(vq, VHOST_F_LOG_ALL) ? vq->log : NULL;
+	/*
+	 * Always collect what to log: VHOST_F_LOG_ALL may be switched on
+	 * (migration starts) while a request is in flight, and its
+	 * completion decides.
+	 */
+	log = vq->log;
 
 	vhost_disable_notify(dev, vq);
 	blk_start_plug(&plug);
 	for (;;) {
+		if (atomic_read(&bvq->inflight) >= vq->num) {
+			bvq->throttled = true;	/* completions requeue us */
+			break;
+		}
 		head = vhost_get_vq_desc(vq, vq->iov, ARRAY_SIZE(vq->iov),
 					 &out, &in, log, &log_num);
 		if (head == -EAGAIN)
@@ -301,8 +334,11 @@ static void vhost_blk_kick_work(struct vhost_work *work)
 			break;
 		}
 		r = vhost_blk_handle_one(bvq, be, head, out, in, log, log_num);
-		if (r < 0)
+		if (r < 0) {
+			/* no memory: the guest will not kick again, retry */
+			vhost_blk_queue(bvq, &bvq->kick_work);
 			break;
+		}
 		bytes += r;
 		if (++reqs >= VHOST_BLK_WEIGHT ||
 		    bytes >= VHOST_BLK_BYTE_WEIGHT) {
@@ -471,6 +507,8 @@ static void vhost_blk_drain(struct vhost_blk *blk)
 		mutex_unlock(&vq->mutex);
 	}
 	wait_event(blk->drain_wq, !atomic_read(&blk->inflight));
+	/* no completion is still between llist_add() and its queueing */
+	synchronize_rcu();
 	vhost_blk_flush(blk);
 }
 
@@ -724,6 +762,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 		vhost_work_init(&bvq->done_work, vhost_blk_done_work);
 		INIT_WORK(&bvq->orphan_work, vhost_blk_orphan_work);
 		init_llist_head(&bvq->done);
+		atomic_set(&bvq->inflight, 0);
 		init_waitqueue_func_entry(&bvq->kick.wait,
 					  vhost_blk_kick_wakeup);
 		init_poll_funcptr(&bvq->kick.table, vhost_blk_kick_ptable);
