@@ -9,6 +9,7 @@
  *
  *   hostile BACKEND [CASE...]     (KTAP on stdout; exit 0, 1 on failure)
  *   hostile BACKEND --flood N     N unknown-type requests, all UNSUPP
+ *   hostile BACKEND --head-reuse N  one head offered N rings over
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,10 +71,10 @@ static void header(struct ctx *c, uint32_t type, uint64_t sector)
 	c->n = 0;
 }
 
-static int open_dev(struct ctx *c, bool ro)
+static int open_dev_qs(struct ctx *c, bool ro, unsigned int qsize)
 {
 	struct vblk_opts o = { .transport = VBLK_TR_KERNEL, .readonly = ro,
-			       .queue_size = 512, .data_mem = 4 << 20 };
+			       .queue_size = qsize, .data_mem = 4 << 20 };
 	char err[256];
 	int rc;
 
@@ -92,6 +93,11 @@ static int open_dev(struct ctx *c, bool ro)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+static int open_dev(struct ctx *c, bool ro)
+{
+	return open_dev_qs(c, ro, 512);
 }
 
 static void close_dev(struct ctx *c)
@@ -695,6 +701,86 @@ static int flood(struct ctx *c, unsigned int total)
 	return bad ? 1 : 0;
 }
 
+/*
+ * One head offered over and over (the vhost core does not track heads
+ * the device already took): a ring of REUSE_QS entries all naming the
+ * same 4 KiB read, offered again each time the device has read them all
+ * (its avail event caught up), for @rounds rounds, on a slow backend
+ * (dm-delay) so the reads stay in flight. The device must never take
+ * more than the ring size without completing them: between our avail
+ * index and the used index there are at most the taken-not-completed
+ * requests plus one ring of offered-not-taken ones. Then everything
+ * offered completes, and a new device on the same backend works.
+ */
+#define REUSE_QS	8
+static int head_reuse(struct ctx *c, unsigned int rounds)
+{
+	uint16_t avail, used, ev, gap, maxgap = 0;
+	unsigned int i, pushed = 0, waited = 0;
+	struct vblk_req r = { 0 };
+
+	if (open_dev_qs(c, false, REUSE_QS)) {
+		printf("%s\n", c->why);
+		return 1;
+	}
+	header(c, VIRTIO_BLK_T_IN, 0);
+	add(c, c->hdr, 16, 0);
+	add(c, c->buf, 4096, VRING_DESC_F_WRITE);
+	add(c, c->status, 1, VRING_DESC_F_WRITE);
+	link_chain(c);
+	r.raw_status = c->status;
+	/* a fresh queue: the first chain starts at descriptor 0 */
+	if (vblk_raw_submit(c->dev, 0, c->d, c->n, &r))
+		return 1;
+	for (i = 1; i < REUSE_QS; i++)
+		vblk_raw_avail(c->dev, 0, 0);
+	vblk_kick(c->dev, 0);
+	while (pushed < rounds && waited < 30000 && !vblk_broken(c->dev, 0)) {
+		vblk_raw_ring_state(c->dev, 0, &avail, &used, &ev);
+		gap = avail - used;
+		if (gap > maxgap)
+			maxgap = gap;
+		if (ev == avail) {	/* all read: offer the ring again */
+			for (i = 0; i < REUSE_QS; i++)
+				vblk_raw_avail(c->dev, 0, 0);
+			vblk_kick(c->dev, 0);
+			pushed++;
+		}
+		usleep(500);
+		waited++;
+	}
+	/* everything offered completes */
+	for (waited = 0; waited < 60000; waited++) {
+		vblk_raw_ring_state(c->dev, 0, &avail, &used, &ev);
+		if (used == avail || vblk_broken(c->dev, 0))
+			break;
+		usleep(1000);
+	}
+	printf("# %u rounds of %u offers of one head; at most %u between avail and used (ring %u); used %u of %u\n",
+	       pushed, REUSE_QS, maxgap, REUSE_QS, used, avail);
+	if (pushed < rounds) {
+		printf("the device stopped reading the ring after %u rounds\n",
+		       pushed);
+		return 1;
+	}
+	if (vblk_broken(c->dev, 0) || used != avail) {
+		printf("not all offered requests completed (queue %s)\n",
+		       vblk_broken(c->dev, 0) ? "broken" : "stuck");
+		return 1;
+	}
+	if (maxgap > 2 * REUSE_QS) {
+		printf("the device took more than the ring size into flight\n");
+		return 1;
+	}
+	close_dev(c);
+	if (open_dev(c, false) || still_works(c)) {
+		printf("%s\n", c->why);
+		return 1;
+	}
+	close_dev(c);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct ctx c = { 0 };
@@ -710,6 +796,8 @@ int main(int argc, char **argv)
 	c.backend = argv[1];
 	if (argc == 4 && !strcmp(argv[2], "--flood"))
 		return flood(&c, atoi(argv[3]));
+	if (argc == 4 && !strcmp(argv[2], "--head-reuse"))
+		return head_reuse(&c, atoi(argv[3]));
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		n += selected(&cases[i], argc, argv);
 	printf("TAP version 13\n1..%u\n", n);

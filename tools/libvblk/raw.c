@@ -58,3 +58,20 @@ int vblk_raw_avail(struct vblk_dev *dev, unsigned int q, uint16_t head)
 			 __ATOMIC_RELEASE);
 	return 0;
 }
+
+int vblk_raw_ring_state(const struct vblk_dev *dev, unsigned int q,
+			uint16_t *avail_idx, uint16_t *used_idx,
+			uint16_t *avail_event)
+{
+	const struct vblk_vq *vq;
+
+	if (q >= dev->nvqs)
+		return -EINVAL;
+	vq = &dev->vqs[q];
+	*avail_idx = vq->avail_idx;
+	*used_idx = le16toh(__atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE));
+	/* the device's view of avail, right after the used ring (EVENT_IDX) */
+	*avail_event = le16toh(__atomic_load_n(
+		(const uint16_t *)&vq->used->ring[vq->num], __ATOMIC_ACQUIRE));
+	return 0;
+}

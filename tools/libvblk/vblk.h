@@ -153,6 +153,13 @@ int vblk_raw_submit(struct vblk_dev *dev, unsigned int q,
 		    const struct vblk_raw_desc *d, unsigned int n,
 		    struct vblk_req *req);
 int vblk_raw_avail(struct vblk_dev *dev, unsigned int q, uint16_t head);
+/*
+ * The ring as the device left it: our avail index, the used index and,
+ * with EVENT_IDX, the avail event (how far the device has read avail).
+ */
+int vblk_raw_ring_state(const struct vblk_dev *dev, unsigned int q,
+			uint16_t *avail_idx, uint16_t *used_idx,
+			uint16_t *avail_event);
 
 /* Kernel transport only. */
 int vblk_vhost_fd(const struct vblk_dev *dev);
