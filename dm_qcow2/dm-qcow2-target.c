@@ -292,8 +292,12 @@ static int qcow2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ret = -ENOMEM;
 	qt->table = join_args(argc, argv);
 	qt->q = kzalloc(sizeof(*qt->q), GFP_KERNEL);
-	if (!qt->table || !qt->q)
+	if (!qt->table || !qt->q) {
+		/* not opened: nothing for the dtr to close */
+		kfree(qt->q);
+		qt->q = NULL;
 		goto fail;
+	}
 	ret = qcow2_open_image(qt->q, a->path, a->ro, &ti->error);
 	if (ret)
 		goto fail;
@@ -306,7 +310,7 @@ static int qcow2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (ret)
 		goto fail;
 	if (a->cache_mb)
-		qcow2_set_cache_size(qt->q, a->cache_mb << 20);
+		qcow2_set_cache_size(qt->q, (u64)a->cache_mb << 20);
 	if (!a->ro) {
 		ret = qcow2_update_header_for_write(qt->q);
 		if (ret) {

@@ -533,7 +533,7 @@ int qcow2_open_image(struct qcow2 *q, const char *path, bool ro,
 }
 
 /* Resize the caches once the table's cache_mb is known. */
-void qcow2_set_cache_size(struct qcow2 *q, unsigned int bytes)
+void qcow2_set_cache_size(struct qcow2 *q, u64 bytes)
 {
 	unsigned int n = bytes >> q->cluster_bits;
 

@@ -398,6 +398,39 @@ static void inflight_leave(struct qcow2 *q, struct qcow2_inflight *f)
 	wake_up_all(&q->alloc_wq);
 }
 
+/*
+ * Under q->lock: queue the release of the host range that L2 entry
+ * @entry held, once the L2 change is durable. The entry comes from the
+ * image: a range that is misaligned, beyond the end of the file or in
+ * metadata is refused (-EIO) rather than freed, so a damaged entry can
+ * never punch or hand out clusters that something else uses.
+ */
+static int release_entry(struct qcow2 *q, u64 entry, bool punch)
+{
+	u64 off, len;
+
+	if (entry & QCOW2_OFLAG_COMPRESSED) {
+		off = entry & q->coffset_mask;
+		len = (((entry >> q->csize_shift) & q->csize_mask) + 1) * 512 -
+		      (off & 511);
+		punch = false;
+	} else {
+		off = entry & QCOW2_OFFSET_MASK;
+		len = q->cluster_size;
+		if (!off)
+			return 0;
+		if (off & (q->cluster_size - 1))
+			goto bad;
+	}
+	if (off >= q->alloc_end || len > q->alloc_end - off ||
+	    qcow2_overlaps_meta(q, off, len))
+		goto bad;
+	return qcow2_defer_free(q, off, len, punch);
+bad:
+	qcow2_err(q, "L2 entry %#llx holds an invalid host range", entry);
+	return -EIO;
+}
+
 /* Plan of a copy-on-write of one cluster, made under q->lock. */
 struct cow_plan {
 	u64 cstart;		/* guest offset of the cluster */
@@ -463,7 +496,7 @@ static int commit_cow(struct qcow2 *q, struct cow_plan *p)
 {
 	struct qcow2_table *t;
 	u64 entry = p->host | QCOW2_OFLAG_COPIED;
-	u64 old = p->old_entry, csize, coff;
+	u64 old = p->old_entry;
 	void *slot;
 	int ret;
 
@@ -486,16 +519,7 @@ static int commit_cow(struct qcow2 *q, struct cow_plan *p)
 	if (!p->fresh)
 		return 0;
 	/* the old cluster loses this reference once the L2 is durable */
-	if (old & QCOW2_OFLAG_COMPRESSED) {
-		coff = old & q->coffset_mask;
-		csize = (((old >> q->csize_shift) & q->csize_mask) + 1) * 512 -
-			(coff & 511);
-		return qcow2_defer_free(q, coff, csize, false);
-	}
-	if (old & QCOW2_OFFSET_MASK)
-		return qcow2_defer_free(q, old & QCOW2_OFFSET_MASK,
-					q->cluster_size, false);
-	return 0;
+	return release_entry(q, old, false);
 }
 
 /* Fill the host cluster: old content around the new data, then write. */
@@ -544,8 +568,14 @@ static int cow_write(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 n)
 
 	mutex_lock(&q->lock);
 	inflight_enter(q, pos >> q->cluster_bits, &f);
+	/*
+	 * Another writer may have changed the cluster since our lookup: if
+	 * the range is writable data now, or no longer one run, start over
+	 * (a read-modify-write here would cover data that in-place writers
+	 * may be changing).
+	 */
 	ret = get_map_locked(q, pos, n, &m);
-	if (!ret && m.kind == QC_DATA && m.copied && it)
+	if (!ret && ((m.kind == QC_DATA && m.copied) || m.len < n))
 		ret = -EAGAIN;
 	if (!ret)
 		ret = plan_cow(q, pos, n, &p);
@@ -566,9 +596,25 @@ leave:
 	return ret;
 }
 
+/* Write @n zeros at host offset @host. */
+static int zero_file(struct qcow2 *q, u64 host, u64 n)
+{
+	void *buf = qcow2_alloc_buf(n);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	memset(buf, 0, n);
+	ret = qcow2_file_rw(q, q->file, buf, n, host, true);
+	kvfree(buf);
+	return ret;
+}
+
 /*
  * Write the part of a request that falls in one cluster, run by run:
- * allocated writable data in place, everything else by copy-on-write.
+ * allocated writable data in place (zeros too: rewriting the cluster
+ * around them could undo a concurrent in-place write), everything else
+ * by copy-on-write.
  */
 static int write_cluster(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 n)
 {
@@ -579,8 +625,9 @@ static int write_cluster(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 n)
 		ret = get_map(q, pos, n, &m);
 		if (ret)
 			return ret;
-		if (it && m.kind == QC_DATA && m.copied) {
-			ret = write_file(q, it, m.host, m.len);
+		if (m.kind == QC_DATA && m.copied) {
+			ret = it ? write_file(q, it, m.host, m.len) :
+				   zero_file(q, m.host, m.len);
 			qcow2_data_io_done(q);
 		} else {
 			if (m.kind == QC_DATA)
@@ -622,7 +669,7 @@ static int unmap_cluster(struct qcow2 *q, u64 pos, bool zeroes)
 	bool backing = q->bq || q->braw;
 	bool zero_flag = q->version >= 3 && (zeroes || backing);
 	struct qcow2_table *t;
-	u64 entry, l1e, off, coff, csize;
+	u64 entry, l1e;
 	void *slot;
 	int ret;
 
@@ -636,6 +683,10 @@ static int unmap_cluster(struct qcow2 *q, u64 pos, bool zeroes)
 		return ret;
 	slot = l2_slot(q, t, pos);
 	entry = get_unaligned_be64(slot);
+	/* queue the release first: a damaged entry is left as it was */
+	ret = release_entry(q, entry, true);
+	if (ret)
+		return ret;
 	if (q->ext_l2) {
 		put_unaligned_be64(0, slot);
 		put_unaligned_be64(zero_flag ? 0xffffffff00000000ULL : 0,
@@ -644,15 +695,6 @@ static int unmap_cluster(struct qcow2 *q, u64 pos, bool zeroes)
 		put_unaligned_be64(zero_flag ? QCOW2_OFLAG_ZERO : 0, slot);
 	}
 	qcow2_cache_mark_dirty(q, t);
-	if (entry & QCOW2_OFLAG_COMPRESSED) {
-		coff = entry & q->coffset_mask;
-		csize = (((entry >> q->csize_shift) & q->csize_mask) + 1) * 512 -
-			(coff & 511);
-		return qcow2_defer_free(q, coff, csize, false);
-	}
-	off = entry & QCOW2_OFFSET_MASK;
-	if (off)
-		return qcow2_defer_free(q, off, q->cluster_size, true);
 	return 0;
 }
 

@@ -5,6 +5,7 @@
  */
 #include <linux/slab.h>
 #include <linux/falloc.h>
+#include <linux/sched.h>
 #include "qcow2.h"
 #include "compat.h"
 
@@ -209,11 +210,16 @@ int qcow2_alloc_cluster(struct qcow2 *q, u64 *offset)
 
 	for (c = q->free_hint; c < end; c++) {
 		idx = c >> q->rb_bits;
-		if (idx >= q->rt_entries || !q->rt[idx]) {
+		if (idx >= q->rt_entries)
+			break;		/* nothing beyond the table is free */
+		if (!q->rt[idx]) {
 			/* no refcounts here: never hand these out */
 			c = ((idx + 1) << q->rb_bits) - 1;
 			continue;
 		}
+		/* a (damaged) image may make this scan long */
+		if (!(c & ((1ULL << q->rb_bits) - 1)))
+			cond_resched();
 		ret = qcow2_get_refcount(q, c, &ref);
 		if (ret)
 			return ret;
@@ -256,26 +262,37 @@ int qcow2_defer_free(struct qcow2 *q, u64 offset, u64 len, bool punch)
 	return 0;
 }
 
-/* Called by the flush sequence once no durable L2/L1 entry needs them. */
+/*
+ * Called by the flush sequence once no durable L2/L1 entry needs them.
+ * A decrement that fails (damaged refcounts) is dropped, not retried:
+ * the cluster leaks, which qemu-img check repairs, where retrying would
+ * repeat the part of a multi-cluster range already applied and make
+ * every later flush fail. The first error is returned.
+ */
 int qcow2_apply_deferred(struct qcow2 *q)
 {
 	struct qcow2_deferred *d, *tmp;
+	int ret, first = 0;
 	u64 ref;
-	int ret;
 
 	list_for_each_entry_safe(d, tmp, &q->deferred, list) {
 		ret = qcow2_update_refcount(q, d->offset, d->len, -1);
-		if (ret)
-			return ret;
-		if (d->punch && !qcow2_get_refcount(q, d->offset >> q->cluster_bits,
-						    &ref) && !ref)
+		if (ret) {
+			qcow2_err(q, "leaking %llu bytes at %llu", d->len,
+				  d->offset);
+			first = first ?: ret;
+		} else if (d->punch &&
+			   !qcow2_get_refcount(q, d->offset >> q->cluster_bits,
+					       &ref) && !ref) {
 			vfs_fallocate(q->file,
 				      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				      d->offset, d->len);
+		}
 		list_del(&d->list);
 		kfree(d);
+		cond_resched();
 	}
-	return 0;
+	return first;
 }
 
 /* Count used and free clusters once at open; kept up to date afterwards. */
@@ -298,6 +315,7 @@ int qcow2_count_clusters(struct qcow2 *q)
 		if (ret)
 			return ret;
 		n = min(per, end - (idx << q->rb_bits));
+		cond_resched();
 		for (i = 0; i < n; i++) {
 			ref = rb_get(q, t->data, i);
 			if (ref)

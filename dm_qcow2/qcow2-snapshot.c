@@ -38,6 +38,7 @@
 #include <linux/timekeeping.h>
 #include <linux/falloc.h>
 #include <linux/device-mapper.h>
+#include <linux/sched.h>
 #include "qcow2.h"
 #include "compat.h"
 
@@ -476,6 +477,7 @@ static int share_active(struct qcow2 *q)
 		ret = share_l2(q, i);
 		if (ret)
 			return ret;
+		cond_resched();
 	}
 	return 0;
 }
@@ -795,6 +797,7 @@ static int fix_copied(struct qcow2 *q)
 		ret = fix_l2_copied(q, l2off);
 		if (ret)
 			return ret;
+		cond_resched();
 		if (!(q->l1[i] & QCOW2_OFLAG_COPIED)) {
 			q->l1[i] |= QCOW2_OFLAG_COPIED;
 			q->l1_dirty = true;
@@ -834,6 +837,7 @@ static int unshare_l1(struct qcow2 *q, const u64 *l1, u32 n)
 		l2off = l1[i] & QCOW2_OFFSET_MASK;
 		if (!l2off)
 			continue;
+		cond_resched();
 		ret = unshare_l2(q, l2off);
 		if (ret)
 			return ret;

@@ -215,7 +215,7 @@ void qcow2_err(struct qcow2 *q, const char *fmt, ...);
 int qcow2_open_image(struct qcow2 *q, const char *path, bool ro,
 		     char **error);
 void qcow2_close_image(struct qcow2 *q);
-void qcow2_set_cache_size(struct qcow2 *q, unsigned int bytes);
+void qcow2_set_cache_size(struct qcow2 *q, u64 bytes);
 int qcow2_update_header_for_write(struct qcow2 *q);
 struct qcow2_kiter {
 	struct iov_iter it;

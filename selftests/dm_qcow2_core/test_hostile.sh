@@ -49,8 +49,35 @@ read_fails() {
 	if [ -z "$why" ]; then ktap_ok "$name"; else ktap_fail "$name" "$why"; fi
 }
 
+# discard_refused NAME: discarding guest cluster 0, whose L2 entry is
+# damaged, fails (nothing is freed or punched on the entry's word); a
+# write and flush elsewhere still work, qemu-io reads the new data back
+# and qemu-img check finds no error beyond the one planted.
+check_errors() {
+	qemu-img check "$1" 2>&1 | sed -n 's/^\([0-9]*\) errors were found.*/\1/p' | grep . || echo 0
+}
+discard_refused() {
+	local name=$1 why= before after
+	before=$(check_errors "$IMG")
+	if ! dmsetup create dmh --table "0 16384 qcow2 $IMG"; then
+		ktap_fail "$name" "attach refused"
+		return
+	fi
+	blkdiscard -f -o 0 -l 65536 /dev/mapper/dmh 2>/dev/null && why="discard succeeded;"
+	head -c 65536 /dev/zero | tr '\0' '\063' |
+		dd of=/dev/mapper/dmh bs=64k seek=64 oflag=direct conv=fsync \
+		status=none 2>/dev/null || why="$why write and flush afterwards failed;"
+	dmsetup remove dmh || why="$why detach failed;"
+	qemu-io -f qcow2 -c 'read -P 0x33 4M 64k' -c 'read -P 0x11 64k 64k' "$IMG" 2>&1 |
+		grep -q 'Pattern verification failed\|Could not\|error' && why="$why data unreadable afterwards;"
+	after=$(check_errors "$IMG")
+	[ "$after" = "$before" ] ||
+		why="$why qemu-img check: $before errors planted, $after afterwards"
+	if [ -z "$why" ]; then ktap_ok "$name"; else ktap_fail "$name" "$why"; fi
+}
+
 ktap_header
-ktap_plan 27
+ktap_plan 29
 
 fresh; $P "$IMG" set 0 4 0x12345678;		refused "bad magic" "bad magic"
 fresh; $P "$IMG" set 4 4 4;			refused "version 4" "unsupported version"
@@ -86,4 +113,7 @@ fresh; $P "$IMG" l2 0 $(( (1 << 62) | 0x10000000 ))
 						read_fails "compressed descriptor past EOF: EIO" 0
 fresh; $P "$IMG" l2 65536 $(( (1 << 62) | 0x80000 ))
 						read_fails "garbage compressed data: EIO" 65536
+fresh; $P "$IMG" l2 0 0x8000000000000200;	discard_refused "discard of a misaligned L2 entry (header): refused"
+fresh; $P "$IMG" l2 0 "$(( 0x8000000000000000 | $($P "$IMG" get refcount_table_offset) ))"
+						discard_refused "discard of an L2 entry into metadata: refused"
 ktap_finish
