@@ -152,10 +152,16 @@ static int get_map_locked(struct qcow2 *q, u64 pos, u64 len,
 	return 0;
 }
 
+/* Does the range read or write host bytes that the image names? */
+static bool map_has_host(const struct qcow2_map *m)
+{
+	return m->kind == QC_DATA || m->kind == QC_COMPRESSED;
+}
+
 /*
- * Look up [pos, pos + len). When it maps to host data (QC_DATA) the
- * caller may do I/O there and must call qcow2_data_io_done() once that
- * I/O has completed (or is not done after all): see q->data_io.
+ * Look up [pos, pos + len). When it maps to host bytes (map_has_host)
+ * the caller may do I/O there and must call qcow2_data_io_done() once
+ * that I/O has completed (or is not done after all): see q->data_io.
  */
 static int get_map(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 {
@@ -163,7 +169,7 @@ static int get_map(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 
 	mutex_lock(&q->lock);
 	ret = get_map_locked(q, pos, len, m);
-	if (!ret && m->kind == QC_DATA)
+	if (!ret && map_has_host(m))
 		atomic_inc(&q->data_io);
 	mutex_unlock(&q->lock);
 	return ret;
@@ -196,9 +202,9 @@ bool qcow2_map_direct(struct qcow2 *q, u64 pos, u64 len, bool write,
 {
 	struct qcow2_map m;
 
-	if (get_map(q, pos, len, &m) || m.kind != QC_DATA)
+	if (get_map(q, pos, len, &m) || !map_has_host(&m))
 		return false;
-	if (m.len != len || (write && !m.copied)) {
+	if (m.kind != QC_DATA || m.len != len || (write && !m.copied)) {
 		qcow2_data_io_done(q);
 		return false;
 	}
@@ -289,6 +295,7 @@ int qcow2_read(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len)
 			break;
 		case QC_COMPRESSED:
 			ret = read_compressed(q, it, m.entry, pos, m.len);
+			qcow2_data_io_done(q);
 			break;
 		}
 		if (ret)
@@ -503,6 +510,15 @@ static int commit_cow(struct qcow2 *q, struct cow_plan *p)
 	ret = get_l2_for_write(q, p->cstart, &t);
 	if (ret)
 		return ret;
+	/*
+	 * The old cluster loses this reference once the L2 is durable;
+	 * a damaged entry is refused before anything changes.
+	 */
+	if (p->fresh) {
+		ret = release_entry(q, old, false);
+		if (ret)
+			return ret;
+	}
 	slot = l2_slot(q, t, p->cstart);
 	put_unaligned_be64(entry, slot);
 	if (q->ext_l2) {
@@ -516,10 +532,7 @@ static int commit_cow(struct qcow2 *q, struct cow_plan *p)
 		put_unaligned_be64(((u64)zero << 32) | alloc, slot + 8);
 	}
 	qcow2_cache_mark_dirty(q, t);
-	if (!p->fresh)
-		return 0;
-	/* the old cluster loses this reference once the L2 is durable */
-	return release_entry(q, old, false);
+	return 0;
 }
 
 /* Fill the host cluster: old content around the new data, then write. */
@@ -630,7 +643,7 @@ static int write_cluster(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 n)
 				   zero_file(q, m.host, m.len);
 			qcow2_data_io_done(q);
 		} else {
-			if (m.kind == QC_DATA)
+			if (map_has_host(&m))
 				qcow2_data_io_done(q);
 			ret = cow_write(q, it, pos, m.len);
 		}
