@@ -1005,6 +1005,17 @@ def point_title(p):
                                           "s" if p["jobs"] > 1 else "")
 
 
+def host_load_words(meta):
+    """How busy the host was, from the 1-minute load average before the run."""
+    try:
+        load = float(meta["host_load_before"].split()[0])
+    except (KeyError, ValueError, IndexError):
+        return "of unknown load"
+    if load < 1.5:
+        return "otherwise idle (load average %.2f before the run)" % load
+    return "shared with other work (load average %.1f before the run)" % load
+
+
 def markdown(res, plots):
     raw = res
     m = raw["meta"]
@@ -1022,7 +1033,8 @@ def markdown(res, plots):
                  m["ramp_s"], m["size_mb"], m.get("duration_s", 0)))
     L.append("")
     L.append("**The figures come from a TCG-emulated guest** (no KVM), on "
-             "a 2-core host shared with other work: every syscall, "
+             "a %d-core host %s: every syscall, " % (
+                 os.cpu_count() or 0, host_load_words(m)) +
              "interrupt and context switch costs far more than on hardware "
              "and the absolute numbers are noisy. Compare rows of one run; "
              "the ratios are the message.%s" % (
