@@ -30,8 +30,12 @@
  * it), K random points between them, and the end of the log; with --max,
  * an evenly spread subset of the flush/FUA points. Points that fall
  * between a mark "qemu" and the next mark are left out: there QEMU's own
- * tools (qemu-img snapshot), not dm-qcow2, are writing. One line each:
- * POINT LAST_MARK_BEFORE_IT KIND.
+ * tools (qemu-img snapshot), not dm-qcow2, are writing. Points that fall
+ * between a mark whose name starts with "op-" and the next mark (an
+ * operation of interest, such as an online snapshot, recorded whole) are
+ * all kept, whatever --max says, plus K random points inside each such
+ * window. One line each: POINT LAST_MARK_BEFORE_IT KIND, KIND being
+ * flush, random, or op-NAME for the points inside a window.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -635,6 +639,56 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The mark that opened window @w (1-based, see cmd_points). */
+static const char *window_name(const struct entry *e, size_t nent, int w)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < nent; i++)
+		if (!strncmp(e[i].mark, "op-", 3) && ++n == w)
+			return e[i].mark;
+	return "op-?";
+}
+
+/*
+ * Every flush/FUA point inside an "op-" window, and @nrand random points
+ * inside each window, into @out; returns how many.
+ */
+static size_t window_points(const struct entry *e, size_t nent,
+			    const unsigned char *win, uint64_t nrand, uint64_t *out)
+{
+	size_t n = 0, p, first, last;
+	uint64_t j;
+
+	for (p = 1; p <= nent; p++) {
+		if (!win[p])
+			continue;
+		if (strchr(e[p - 1].flags, 'F') || strchr(e[p - 1].flags, 'U'))
+			out[n++] = p;
+		if (p < nent && win[p + 1] == win[p])
+			continue;
+		/* p is the window's last point: pick the random ones */
+		for (first = p; first > 1 && win[first - 1] == win[p]; first--)
+			;
+		last = p;
+		for (j = 0; j < nrand && last > first; j++)
+			out[n++] = first + rnd_below(last - first + 1);
+	}
+	return n;
+}
+
+static const char *point_kind(const struct entry *e, size_t nent,
+			      const unsigned char *win, uint64_t p)
+{
+	if (p <= nent && win[p])
+		return window_name(e, nent, win[p]);
+	if (p - 1 < nent && (strchr(e[p - 1].flags, 'F') ||
+			     strchr(e[p - 1].flags, 'U')))
+		return "flush";
+	return "random";
+}
+
 static int cmd_points(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -648,8 +702,9 @@ static int cmd_points(int argc, char **argv)
 	size_t nent, nfl = 0, npts = 0;
 	const char *smark = NULL, *last;
 	struct entry *e;
+	unsigned char *win;
 	char *skip;
-	int c, in;
+	int c, in, nwin;
 
 	rng_state = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -675,21 +730,32 @@ static int cmd_points(int argc, char **argv)
 		return 1;
 	}
 	fl = calloc(nent + 1, sizeof(*fl));
-	pts = calloc(nent + nrand + 2, sizeof(*pts));
+	/* room for: the flush points, K random, the windows, the end */
+	pts = calloc(2 * nent + nrand + 2, sizeof(*pts));
 	if (!fl || !pts)
 		return 1;
-	/* skip[p]: replaying to p ends inside a window marked "qemu" */
+	/*
+	 * skip[p]: replaying to p ends inside a window marked "qemu";
+	 * win[p]: inside a window opened by a mark "op-..." (value: 1 + the
+	 * window's index, so that points can name it)
+	 */
 	skip = calloc(nent + 2, 1);
-	if (!skip)
+	win = calloc(nent + 2, 1);
+	if (!skip || !win)
 		return 1;
-	for (i = 0, in = 0; i < nent; i++) {
-		if (e[i].mark[0])
-			in = !strcmp(e[i].mark, "qemu");
-		skip[i + 1] = in;
+	for (i = 0, in = 0, nwin = 0; i < nent; i++) {
+		if (e[i].mark[0]) {
+			in = !strcmp(e[i].mark, "qemu") ? -1 :
+			     !strncmp(e[i].mark, "op-", 3) ? ++nwin : 0;
+			if (in > 250)	/* more windows share the last id */
+				in = 250;
+		}
+		skip[i + 1] = in < 0;
+		win[i + 1] = in > 0 ? in : 0;
 	}
 	for (i = start + 1; i < nent; i++)
 		if ((strchr(e[i].flags, 'F') || strchr(e[i].flags, 'U')) &&
-		    !skip[i + 1])
+		    !skip[i + 1] && !win[i + 1])
 			fl[nfl++] = i + 1;
 	if (max && nfl + nrand + 1 > max) {
 		/* an evenly spread subset, with a seeded offset */
@@ -707,6 +773,7 @@ static int cmd_points(int argc, char **argv)
 		if (!skip[p])
 			pts[npts++] = p;
 	}
+	npts += window_points(e, nent, win, nrand, pts + npts);
 	pts[npts++] = nent;
 	qsort(pts, npts, sizeof(*pts), cmp_u64);
 	for (i = 0, p = 0; i < npts; i++) {
@@ -717,9 +784,7 @@ static int cmd_points(int argc, char **argv)
 			if (e[j].mark[0] == 'c')
 				last = e[j].mark;
 		printf("%" PRIu64 " %s %s\n", pts[i], last,
-		       (pts[i] - 1 < nent && (strchr(e[pts[i] - 1].flags, 'F') ||
-					      strchr(e[pts[i] - 1].flags, 'U'))) ?
-		       "flush" : "random");
+		       point_kind(e, nent, win, pts[i]));
 		p++;
 	}
 	return 0;
