@@ -92,14 +92,15 @@ static int inflate_zstd(struct qcow2 *q, void *in, size_t len)
 /* Decompress the cluster described by L2 entry @entry into q->zbuf. */
 int qcow2_decompress(struct qcow2 *q, u64 entry)
 {
-	u64 coff = entry & q->coffset_mask;
-	u64 nsec = ((entry >> q->csize_shift) & q->csize_mask) + 1;
-	u64 csize = nsec * 512 - (coff & 511);
-	u64 start = round_down(coff, 512);
-	u64 fend = round_up(qcow2_file_size(q->file), 512);
-	size_t want = nsec * 512;
+	u64 coff, csize, start, fend;
+	size_t want;
 	ssize_t got;
 	int ret;
+
+	qcow2_compressed_range(q, entry, &coff, &csize);
+	start = round_down(coff, 512);
+	fend = round_up(qcow2_file_size(q->file), 512);
+	want = csize + (coff & 511);	/* whole sectors from start */
 
 	if (coff >= fend || qcow2_overlaps_meta(q, coff, csize)) {
 		qcow2_err(q, "compressed cluster at %llu beyond end of file or in metadata",

@@ -417,9 +417,7 @@ static int release_entry(struct qcow2 *q, u64 entry, bool punch)
 	u64 off, len;
 
 	if (entry & QCOW2_OFLAG_COMPRESSED) {
-		off = entry & q->coffset_mask;
-		len = (((entry >> q->csize_shift) & q->csize_mask) + 1) * 512 -
-		      (off & 511);
+		qcow2_compressed_range(q, entry, &off, &len);
 		punch = false;
 	} else {
 		off = entry & QCOW2_OFFSET_MASK;

@@ -401,19 +401,11 @@ static int write_l1_copy(struct qcow2 *q, u64 off)
 	return ret;
 }
 
-/* Host range of a compressed L2 entry. */
-static void compressed_range(struct qcow2 *q, u64 entry, u64 *off, u64 *len)
-{
-	*off = entry & q->coffset_mask;
-	*len = (((entry >> q->csize_shift) & q->csize_mask) + 1) * 512 -
-	       (*off & 511);
-}
-
 /* The host range an L2 entry references (len 0: none); -EIO if absurd. */
 static int entry_range(struct qcow2 *q, u64 entry, u64 *off, u64 *len)
 {
 	if (entry & QCOW2_OFLAG_COMPRESSED) {
-		compressed_range(q, entry, off, len);
+		qcow2_compressed_range(q, entry, off, len);
 	} else {
 		*off = entry & QCOW2_OFFSET_MASK;
 		*len = *off ? q->cluster_size : 0;

@@ -209,6 +209,19 @@ static inline u64 qcow2_cl_align(struct qcow2 *q, u64 pos)
 	return pos & ~((u64)q->cluster_size - 1);
 }
 
+/*
+ * Host byte range of a compressed L2 entry: its offset, and the sector
+ * count field (sectors spanned, minus one) less the start's misalignment.
+ * Unchecked: the entry comes from the image.
+ */
+static inline void qcow2_compressed_range(struct qcow2 *q, u64 entry,
+					  u64 *off, u64 *len)
+{
+	*off = entry & q->coffset_mask;
+	*len = (((entry >> q->csize_shift) & q->csize_mask) + 1) * 512 -
+	       (*off & 511);
+}
+
 void qcow2_err(struct qcow2 *q, const char *fmt, ...);
 
 /* qcow2-header.c */
