@@ -3,9 +3,10 @@
  * qcow2-cache.c: write-back cache of L2 tables and refcount blocks, and
  * the flush sequence that makes metadata durable in a safe order.
  *
- * All functions here run with q->lock held. A caller may keep pointers
- * to the three most recently returned tables of a cache: eviction takes
- * the least recently used entry and every cache holds at least four.
+ * All functions here run with q->lock held; qcow2_cache_fill_unlocked()
+ * drops it for the read. A caller may keep pointers to the three most
+ * recently returned tables of a cache while it holds the lock: eviction
+ * takes the least recently used entry and every cache holds at least four.
  */
 #include <linux/slab.h>
 #include <linux/hash.h>
@@ -29,6 +30,7 @@ static void free_table(struct qcow2_cache *c, struct qcow2_table *t)
 	hlist_del(&t->hnode);
 	list_del(&t->lru);
 	c->nr--;
+	c->gen++;
 	kvfree(t->data);
 	kfree(t);
 }
@@ -46,11 +48,32 @@ static struct hlist_head *bucket(struct qcow2_cache *c, u64 offset)
 	return &c->hash[hash_64(offset, QCOW2_CACHE_HBITS)];
 }
 
-static int write_table(struct qcow2 *q, struct qcow2_table *t)
+static struct qcow2_table *find_table(struct qcow2_cache *c, u64 offset)
 {
-	int ret = qcow2_file_rw(q, q->file, t->data, q->cluster_size,
-				t->offset, true);
+	struct qcow2_table *t;
 
+	hlist_for_each_entry(t, bucket(c, offset), hnode)
+		if (t->offset == offset)
+			return t;
+	return NULL;
+}
+
+static void insert_table(struct qcow2_cache *c, struct qcow2_table *t)
+{
+	hlist_add_head(&t->hnode, bucket(c, t->offset));
+	list_add(&t->lru, &c->lru);
+	c->nr++;
+	c->gen++;
+}
+
+static int write_table(struct qcow2 *q, struct qcow2_cache *c,
+		       struct qcow2_table *t)
+{
+	int ret;
+
+	c->gen++;
+	ret = qcow2_file_rw(q, q->file, t->data, q->cluster_size, t->offset,
+			   true);
 	if (!ret)
 		t->dirty = false;
 	return ret;
@@ -74,7 +97,7 @@ int qcow2_cache_write_dirty(struct qcow2 *q, struct qcow2_cache *c)
 	list_for_each_entry(t, &c->lru, lru) {
 		if (!t->dirty)
 			continue;
-		ret = write_table(q, t);
+		ret = write_table(q, c, t);
 		if (ret)
 			return ret;
 	}
@@ -94,7 +117,7 @@ static int evict_one(struct qcow2 *q, struct qcow2_cache *c)
 
 	t = list_last_entry(&c->lru, struct qcow2_table, lru);
 	if (t->dirty) {
-		ret = c->is_l2 ? qcow2_flush_meta(q) : write_table(q, t);
+		ret = c->is_l2 ? qcow2_flush_meta(q) : write_table(q, c, t);
 		if (ret)
 			return ret;
 	}
@@ -118,7 +141,9 @@ int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, u64 offset,
 			if (fresh)
 				memset(t->data, 0, q->cluster_size);
 			list_move(&t->lru, &c->lru);
-			atomic64_inc(&q->hits);
+			/* the first lookup of a filled table is the miss */
+			atomic64_inc(t->filled ? &q->misses : &q->hits);
+			t->filled = false;
 			*out = t;
 			return 0;
 		}
@@ -153,11 +178,59 @@ int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, u64 offset,
 			return ret;
 		}
 	}
-	hlist_add_head(&t->hnode, bucket(c, offset));
-	list_add(&t->lru, &c->lru);
-	c->nr++;
+	insert_table(c, t);
 	*out = t;
 	return 0;
+}
+
+bool qcow2_cache_cached(struct qcow2_cache *c, u64 offset)
+{
+	return find_table(c, offset);
+}
+
+/*
+ * Called with q->lock held; drops it while it reads the table at @offset
+ * from the file, so that a cache miss does not stall every other lookup
+ * for the length of a read, and retakes it. The copy read is cached only
+ * if no table of @c was loaded, written or dropped meanwhile (c->gen):
+ * otherwise what the file holds at @offset may have changed under the
+ * read, and the copy is dropped. Best effort: when it caches nothing, the
+ * caller's qcow2_cache_get() reads the table under the lock as before.
+ */
+void qcow2_cache_fill_unlocked(struct qcow2 *q, struct qcow2_cache *c,
+			       u64 offset)
+{
+	struct qcow2_table *t, *tail;
+	u64 gen = c->gen;
+	ssize_t got;
+	void *buf;
+
+	lockdep_assert_held(&q->lock);
+	buf = qcow2_alloc_buf(q->cluster_size);
+	t = kzalloc(sizeof(*t), GFP_KERNEL);
+	if (!buf || !t)
+		goto drop;
+	mutex_unlock(&q->lock);
+	/* the last table may end the file short of a cluster: zeros follow */
+	got = qcow2_file_io(q->file, buf, q->cluster_size, offset, false);
+	mutex_lock(&q->lock);
+	if (got <= 0 || c->gen != gen || find_table(c, offset))
+		goto drop;
+	if (c->nr >= c->max) {
+		/* room only from a clean table: writing one back is the flush */
+		tail = list_last_entry(&c->lru, struct qcow2_table, lru);
+		if (tail->dirty)
+			goto drop;
+		free_table(c, tail);
+	}
+	t->data = buf;
+	t->offset = offset;
+	t->filled = true;
+	insert_table(c, t);
+	return;
+drop:
+	kfree(t);
+	kvfree(buf);
 }
 
 void qcow2_cache_mark_dirty(struct qcow2 *q, struct qcow2_table *t)

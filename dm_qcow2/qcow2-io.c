@@ -165,9 +165,16 @@ static bool map_has_host(const struct qcow2_map *m)
  */
 static int get_map(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 {
+	u64 i = pos >> (q->cluster_bits + q->l2_bits), off = 0;
 	int ret;
 
 	mutex_lock(&q->lock);
+	/* a miss reads the L2 table without holding up other lookups */
+	if (i < q->l1_size)
+		off = q->l1[i] & QCOW2_OFFSET_MASK;
+	if (off && off + q->cluster_size <= q->alloc_end &&
+	    !qcow2_cache_cached(&q->l2c, off))
+		qcow2_cache_fill_unlocked(q, &q->l2c, off);
 	ret = get_map_locked(q, pos, len, m);
 	if (!ret && map_has_host(m))
 		atomic_inc(&q->data_io);

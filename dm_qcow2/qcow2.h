@@ -76,6 +76,7 @@ struct qcow2_table {
 	struct list_head lru;
 	u64 offset;
 	bool dirty;
+	bool filled;	/* read by fill_unlocked, not looked up yet */
 	void *data;
 };
 
@@ -85,6 +86,12 @@ struct qcow2_cache {
 	struct list_head lru;	/* most recently used first */
 	unsigned int nr, max;
 	bool is_l2;
+	/*
+	 * Bumped whenever a table is loaded, written or dropped: a table
+	 * read from the file without q->lock (qcow2_cache_fill_unlocked)
+	 * is only current if gen did not move during the read.
+	 */
+	u64 gen;
 };
 
 /* A refcount decrement held back until the L2/L1 change is durable. */
@@ -254,6 +261,9 @@ int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, u64 offset,
 		    bool fresh, struct qcow2_table **out);
 void qcow2_cache_mark_dirty(struct qcow2 *q, struct qcow2_table *t);
 int qcow2_cache_write_dirty(struct qcow2 *q, struct qcow2_cache *c);
+bool qcow2_cache_cached(struct qcow2_cache *c, u64 offset);
+void qcow2_cache_fill_unlocked(struct qcow2 *q, struct qcow2_cache *c,
+			       u64 offset);
 bool qcow2_cache_has_dirty(struct qcow2_cache *c);
 int qcow2_flush_meta(struct qcow2 *q);
 int qcow2_flush(struct qcow2 *q);
