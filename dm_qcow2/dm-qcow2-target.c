@@ -22,8 +22,15 @@
  *     and refcount block caches, the allocation cursor and counters, the
  *     list of in-flight cluster allocations and of deferred refcount
  *     decrements. It is held for table lookups and updates; data I/O is
- *     never done under it. Metadata I/O (a cache miss, a write-back, the
- *     flush sequence) currently runs under it.
+ *     never done under it. An L2 cache miss in a lookup is read with the
+ *     lock dropped (qcow2_cache_fill_unlocked), and a flush request
+ *     writes copies of the dirty tables with the lock dropped
+ *     (qcow2_flush); the rarer metadata I/O (evicting a dirty table, a
+ *     flush that frees clusters or grows the refcount table, snapshots)
+ *     still runs under it.
+ *   q->flush_lock serialises flush requests (taken before q->lock);
+ *     q->flush_writing tells writers of metadata under q->lock to wait
+ *     until the copies of a flush request have landed.
  *   q->data_io counts data I/O from the lookup that found its host
  *     cluster to its completion (the kiocb's too); the flush sequence
  *     waits for it to drain, under q->lock, before it frees clusters, so
@@ -46,6 +53,10 @@
  *     tables, fsyncs, writes the L1 table, fsyncs, and only then applies
  *     refcount decrements of clusters that lost a reference (COW,
  *     discard) and writes them;
+ *   - a flush request takes copies of every dirty table and of the L1
+ *     table at one instant under q->lock and writes them in the same
+ *     order without it; a table is clean afterwards only if it did not
+ *     change since its copy;
  *   - evicting a dirty L2 table runs that whole sequence first;
  *   - a new L1 entry (new or copied L2 table) only reaches the disk after
  *     its L2 table is durable.

@@ -66,11 +66,23 @@ static void insert_table(struct qcow2_cache *c, struct qcow2_table *t)
 	c->gen++;
 }
 
+/*
+ * Under q->lock, before writing metadata: let the copies that a flush
+ * request is writing without the lock land first (see q->flush_writing).
+ * That flush needs nothing under the lock until its writes are done.
+ */
+static void wait_flush_writes(struct qcow2 *q)
+{
+	lockdep_assert_held(&q->lock);
+	wait_event(q->flush_wq, !READ_ONCE(q->flush_writing));
+}
+
 static int write_table(struct qcow2 *q, struct qcow2_cache *c,
 		       struct qcow2_table *t)
 {
 	int ret;
 
+	wait_flush_writes(q);
 	c->gen++;
 	ret = qcow2_file_rw(q, q->file, t->data, q->cluster_size, t->offset,
 			   true);
@@ -236,6 +248,14 @@ drop:
 void qcow2_cache_mark_dirty(struct qcow2 *q, struct qcow2_table *t)
 {
 	t->dirty = true;
+	t->gen = ++q->meta_gen;
+	q->meta_dirty = true;
+}
+
+void qcow2_l1_mark_dirty(struct qcow2 *q)
+{
+	q->l1_dirty = true;
+	q->l1_gen = ++q->meta_gen;
 	q->meta_dirty = true;
 }
 
@@ -311,6 +331,7 @@ int qcow2_flush_meta(struct qcow2 *q)
 
 	if (q->ro)
 		return 0;
+	wait_flush_writes(q);
 	ret = qcow2_cache_write_dirty(q, &q->rbc);
 	if (!ret)
 		ret = sync_file(q);
@@ -354,14 +375,186 @@ int qcow2_flush_meta(struct qcow2 *q)
 	return ret;
 }
 
+/*
+ * A flush request without q->lock held across its I/O: the same sequence
+ * as qcow2_flush_meta() steps 1 to 4, written from copies of the dirty
+ * tables (and of the L1 table) taken at one instant under the lock. At
+ * that instant the copies are consistent: an allocation updates the
+ * refcount before the L2 entry, both under the lock, and an L2 entry
+ * names new data only once that data's write has completed, so the first
+ * fsync, issued after the copies were taken, makes that data durable.
+ * A table is marked clean afterwards only if it did not change since its
+ * copy (its gen); a failed write leaves everything dirty.
+ *
+ * Deferred frees (step 5) and a grown refcount table are rare and take
+ * the locked sequence, as does a flush with more dirty tables than
+ * QCOW2_FLUSH_COPY_BYTES would copy.
+ */
+#define QCOW2_FLUSH_COPY_BYTES	(16U << 20)
+
+struct flush_copy {
+	struct list_head list;
+	u64 offset;
+	void *buf;
+};
+
+struct flush_set {
+	struct list_head rb, l2;	/* struct flush_copy */
+	u64 *l1;			/* copy of q->l1, or NULL */
+	u64 gen;			/* q->meta_gen when copied */
+};
+
+static void flush_set_free(struct flush_set *fs)
+{
+	struct flush_copy *fc, *tmp;
+	struct list_head *lists[] = { &fs->rb, &fs->l2 };
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(lists); i++) {
+		list_for_each_entry_safe(fc, tmp, lists[i], list) {
+			list_del(&fc->list);
+			kvfree(fc->buf);
+			kfree(fc);
+		}
+	}
+	kvfree(fs->l1);
+	fs->l1 = NULL;
+}
+
+/* Under q->lock: copy the dirty tables of @c into @out; -E2BIG over budget. */
+static int copy_dirty(struct qcow2 *q, struct qcow2_cache *c,
+		      struct list_head *out, unsigned int *budget)
+{
+	struct flush_copy *fc;
+	struct qcow2_table *t;
+
+	list_for_each_entry(t, &c->lru, lru) {
+		if (!t->dirty)
+			continue;
+		if (!*budget)
+			return -E2BIG;
+		(*budget)--;
+		fc = kmalloc(sizeof(*fc), GFP_KERNEL);
+		if (!fc)
+			return -ENOMEM;
+		fc->buf = qcow2_alloc_buf(q->cluster_size);
+		if (!fc->buf) {
+			kfree(fc);
+			return -ENOMEM;
+		}
+		memcpy(fc->buf, t->data, q->cluster_size);
+		fc->offset = t->offset;
+		list_add_tail(&fc->list, out);
+	}
+	return 0;
+}
+
+/* Under q->lock: 0 with @fs filled, or nonzero to take the locked path. */
+static int flush_copy_all(struct qcow2 *q, struct flush_set *fs)
+{
+	unsigned int budget = max(4U, QCOW2_FLUSH_COPY_BYTES >> q->cluster_bits);
+	int ret;
+
+	if (!list_empty(&q->deferred) || q->rt_dirty || q->rt_moved)
+		return 1;
+	ret = copy_dirty(q, &q->rbc, &fs->rb, &budget);
+	if (!ret)
+		ret = copy_dirty(q, &q->l2c, &fs->l2, &budget);
+	if (!ret && q->l1_dirty) {
+		fs->l1 = kvmalloc_array(q->l1_size, sizeof(u64), GFP_KERNEL);
+		if (fs->l1)
+			memcpy(fs->l1, q->l1, q->l1_size * sizeof(u64));
+		else
+			ret = -ENOMEM;
+	}
+	fs->gen = q->meta_gen;
+	return ret;
+}
+
+static int write_copies(struct qcow2 *q, struct list_head *copies)
+{
+	struct flush_copy *fc;
+	int ret;
+
+	list_for_each_entry(fc, copies, list) {
+		ret = qcow2_file_rw(q, q->file, fc->buf, q->cluster_size,
+				    fc->offset, true);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Without q->lock: steps 1, 3 and 4 of qcow2_flush_meta(), from copies. */
+static int flush_write_all(struct qcow2 *q, struct flush_set *fs)
+{
+	int ret;
+
+	ret = write_copies(q, &fs->rb);
+	if (!ret)
+		ret = sync_file(q);
+	if (!ret && !list_empty(&fs->l2)) {
+		ret = write_copies(q, &fs->l2);
+		if (!ret)
+			ret = sync_file(q);
+	}
+	if (!ret && fs->l1) {
+		ret = write_u64_table(q, fs->l1, q->l1_size, q->l1_offset);
+		if (!ret)
+			ret = sync_file(q);
+	}
+	return ret;
+}
+
+/* Under q->lock: clean what is durable now and did not change since. */
+static void flush_mark_clean(struct qcow2 *q, struct qcow2_cache *c,
+			     struct list_head *copies, u64 gen)
+{
+	struct flush_copy *fc;
+	struct qcow2_table *t;
+
+	list_for_each_entry(fc, copies, list) {
+		t = find_table(c, fc->offset);
+		if (t && t->dirty && t->gen <= gen)
+			t->dirty = false;
+	}
+}
+
 int qcow2_flush(struct qcow2 *q)
 {
+	struct flush_set fs = {};
 	int ret;
 
 	if (q->ro)
 		return 0;
+	INIT_LIST_HEAD(&fs.rb);
+	INIT_LIST_HEAD(&fs.l2);
+	mutex_lock(&q->flush_lock);
 	mutex_lock(&q->lock);
-	ret = qcow2_flush_meta(q);
+	ret = flush_copy_all(q, &fs);
+	if (ret) {
+		/* deferred frees, a grown refcount table, or no memory */
+		ret = qcow2_flush_meta(q);
+		mutex_unlock(&q->lock);
+		goto out;
+	}
+	WRITE_ONCE(q->flush_writing, true);
 	mutex_unlock(&q->lock);
+
+	ret = flush_write_all(q, &fs);
+
+	WRITE_ONCE(q->flush_writing, false);
+	wake_up_all(&q->flush_wq);
+	if (!ret) {
+		mutex_lock(&q->lock);
+		flush_mark_clean(q, &q->rbc, &fs.rb, fs.gen);
+		flush_mark_clean(q, &q->l2c, &fs.l2, fs.gen);
+		if (fs.l1 && q->l1_dirty && q->l1_gen <= fs.gen)
+			q->l1_dirty = false;
+		mutex_unlock(&q->lock);
+	}
+out:
+	flush_set_free(&fs);
+	mutex_unlock(&q->flush_lock);
 	return ret;
 }

@@ -451,6 +451,8 @@ int qcow2_open_image(struct qcow2 *q, const char *path, bool ro,
 	q->ro = ro;
 	mutex_init(&q->lock);
 	mutex_init(&q->zlock);
+	mutex_init(&q->flush_lock);
+	init_waitqueue_head(&q->flush_wq);
 	INIT_LIST_HEAD(&q->inflight);
 	INIT_LIST_HEAD(&q->deferred);
 	init_waitqueue_head(&q->alloc_wq);

@@ -367,7 +367,7 @@ static int get_l2_for_write(struct qcow2 *q, u64 pos, struct qcow2_table **t)
 	}
 	qcow2_cache_mark_dirty(q, *t);
 	q->l1[i] = newoff | QCOW2_OFLAG_COPIED;
-	q->l1_dirty = true;
+	qcow2_l1_mark_dirty(q);
 	return 0;
 
 undo_alloc:

@@ -439,7 +439,7 @@ static int share_l2(struct qcow2 *q, u32 i)
 	if (ret)
 		return ret;
 	q->l1[i] &= ~QCOW2_OFLAG_COPIED;
-	q->l1_dirty = true;
+	qcow2_l1_mark_dirty(q);
 	ret = qcow2_cache_get(q, &q->l2c, l2off, false, &t);
 	if (ret)
 		return ret;
@@ -792,7 +792,7 @@ static int fix_copied(struct qcow2 *q)
 		cond_resched();
 		if (!(q->l1[i] & QCOW2_OFLAG_COPIED)) {
 			q->l1[i] |= QCOW2_OFLAG_COPIED;
-			q->l1_dirty = true;
+			qcow2_l1_mark_dirty(q);
 		}
 	}
 	return 0;

@@ -77,6 +77,7 @@ struct qcow2_table {
 	u64 offset;
 	bool dirty;
 	bool filled;	/* read by fill_unlocked, not looked up yet */
+	u64 gen;	/* q->meta_gen when last made dirty */
 	void *data;
 };
 
@@ -190,6 +191,21 @@ struct qcow2 {
 	atomic_t data_io;
 	wait_queue_head_t data_io_wq;
 
+	/*
+	 * A flush request (qcow2_flush) copies the dirty tables under lock
+	 * and writes the copies without it; flush_lock serialises such
+	 * flushes (taken before lock). meta_gen counts changes to metadata
+	 * (a table's gen, l1_gen: the count when last made dirty), so that
+	 * the flush cleans only what did not change after its copies.
+	 * flush_writing is set while the copies are being written: every
+	 * write of metadata under lock first waits for it to clear, as two
+	 * writes in flight to one table could land in either order.
+	 */
+	struct mutex flush_lock;
+	u64 meta_gen, l1_gen;
+	bool flush_writing;
+	wait_queue_head_t flush_wq;
+
 	/* backing chain: a qcow2 image, or a raw file */
 	struct qcow2 *bq;
 	struct file *braw;
@@ -260,6 +276,7 @@ void qcow2_cache_destroy(struct qcow2_cache *c);
 int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, u64 offset,
 		    bool fresh, struct qcow2_table **out);
 void qcow2_cache_mark_dirty(struct qcow2 *q, struct qcow2_table *t);
+void qcow2_l1_mark_dirty(struct qcow2 *q);
 int qcow2_cache_write_dirty(struct qcow2 *q, struct qcow2_cache *c);
 bool qcow2_cache_cached(struct qcow2_cache *c, u64 offset);
 void qcow2_cache_fill_unlocked(struct qcow2 *q, struct qcow2_cache *c,
