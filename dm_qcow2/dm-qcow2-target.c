@@ -23,19 +23,24 @@
  *     list of in-flight cluster allocations and of deferred refcount
  *     decrements. It is held for table lookups and updates; data I/O is
  *     never done under it. An L2 cache miss in a lookup is read with the
- *     lock dropped (qcow2_cache_fill_unlocked), and a flush request
- *     writes copies of the dirty tables with the lock dropped
- *     (qcow2_flush); the rarer metadata I/O (evicting a dirty table, a
- *     flush that frees clusters or grows the refcount table, snapshots)
- *     still runs under it.
+ *     lock dropped (qcow2_cache_fill_unlocked); a flush request writes
+ *     copies of the dirty tables, and applies the frees that wait for
+ *     them, with the lock dropped (qcow2_flush); a lookup that would
+ *     evict a dirty table first runs such a flush
+ *     (qcow2_cache_clean_tail). The rare metadata I/O left under the
+ *     lock: a flush that moves the refcount table or has more dirty
+ *     tables than it would copy, an eviction of a table dirtied again
+ *     meanwhile, snapshots (with every request drained).
  *   q->flush_lock serialises flush requests (taken before q->lock);
  *     q->flush_writing tells writers of metadata under q->lock to wait
  *     until the copies of a flush request have landed.
  *   q->data_io counts data I/O from the lookup that found its host
- *     cluster to its completion (the kiocb's too); the flush sequence
- *     waits for it to drain, under q->lock, before it frees clusters, so
- *     a write racing a discard of its cluster never lands in a cluster
- *     that was punched or reused for other data.
+ *     cluster to its completion (the kiocb's too), in two epochs; before
+ *     it frees clusters the flush sequence waits for the I/O of every
+ *     lookup made before their L2 entries changed (a flush request: the
+ *     old epoch, without q->lock; the locked sequence: both, under it),
+ *     so a write racing a discard of its cluster never lands in a
+ *     cluster that was punched or reused for other data.
  *   q->inflight: a guest cluster whose metadata is being changed
  *     (allocation, copy-on-write, zero flag, discard) is listed here for
  *     the whole operation, including its data I/O, so that changes of one
@@ -56,8 +61,13 @@
  *   - a flush request takes copies of every dirty table and of the L1
  *     table at one instant under q->lock and writes them in the same
  *     order without it; a table is clean afterwards only if it did not
- *     change since its copy;
- *   - evicting a dirty L2 table runs that whole sequence first;
+ *     change since its copy; the decrements it took with the copies are
+ *     applied once the copies are durable and the data I/O of earlier
+ *     lookups has drained, a cluster they free being punched while its
+ *     refcount still keeps it from reuse;
+ *   - a dirty L2 table is evicted only once clean: a lookup that would
+ *     evict one runs a flush request first, and an eviction that still
+ *     meets a dirty one runs the locked sequence;
  *   - a new L1 entry (new or copied L2 table) only reaches the disk after
  *     its L2 table is durable.
  * A flush bio, a FUA write, suspend and table unload all run the flush
@@ -116,6 +126,7 @@ struct qcow2_io {
 	struct qcow2_target *qt;
 	struct kiocb iocb;
 	u64 len;
+	u8 epoch;		/* q->data_io count holding the kiocb */
 };
 
 static void free_chain(struct qcow2 *q)
@@ -391,7 +402,7 @@ static void qcow2_aio_complete(struct kiocb *iocb, long ret)
 			  io->len, iocb->ki_pos, ret);
 		bio->bi_status = BLK_STS_IOERR;
 	}
-	qcow2_data_io_done(io->qt->q);
+	qcow2_data_io_done(io->qt->q, io->epoch);
 	bio_endio(bio);
 }
 
@@ -411,7 +422,7 @@ static bool try_aio(struct qcow2_io *io, struct bio *bio, u64 pos, u64 len)
 
 	if (!q->direct || (write && q->ro) ||
 	    (bio->bi_opf & (REQ_FUA | REQ_PREFLUSH)) ||
-	    !qcow2_map_direct(q, pos, len, write, &host))
+	    !qcow2_map_direct(q, pos, len, write, &host, &io->epoch))
 		return false;
 	bio_to_iter(bio, &it, write);
 	io->len = len;
@@ -616,11 +627,13 @@ static void qcow2_status(struct dm_target *ti, status_type_t type,
 		alloc = q->nr_allocated;
 		free = q->nr_free;
 		mutex_unlock(&q->lock);
-		DMEMIT("version %u cluster_size %u allocated %llu free %llu cache_hits %lld cache_misses %lld errors %lld %s",
+		DMEMIT("version %u cluster_size %u allocated %llu free %llu cache_hits %lld cache_misses %lld errors %lld flushes %lld locked_flushes %lld %s",
 		       q->version, q->cluster_size, alloc, free,
 		       (long long)atomic64_read(&q->hits),
 		       (long long)atomic64_read(&q->misses),
 		       (long long)atomic64_read(&q->errors),
+		       (long long)atomic64_read(&q->flushes),
+		       (long long)atomic64_read(&q->locked_flushes),
 		       q->ro ? "ro" : "rw");
 		break;
 	case STATUSTYPE_TABLE:

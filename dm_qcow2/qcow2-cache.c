@@ -331,6 +331,8 @@ int qcow2_flush_meta(struct qcow2 *q)
 
 	if (q->ro)
 		return 0;
+	atomic64_inc(&q->flushes);
+	atomic64_inc(&q->locked_flushes);
 	wait_flush_writes(q);
 	ret = qcow2_cache_write_dirty(q, &q->rbc);
 	if (!ret)
@@ -364,7 +366,7 @@ int qcow2_flush_meta(struct qcow2 *q)
 	if (!ret && !list_empty(&q->deferred)) {
 		/* no write still in flight to a cluster about to be freed */
 		qcow2_wait_data_io(q);
-		ret = qcow2_apply_deferred(q);
+		ret = qcow2_apply_deferred(q, &q->deferred);
 		if (!ret)
 			ret = qcow2_cache_write_dirty(q, &q->rbc);
 		if (!ret)
@@ -377,18 +379,23 @@ int qcow2_flush_meta(struct qcow2 *q)
 
 /*
  * A flush request without q->lock held across its I/O: the same sequence
- * as qcow2_flush_meta() steps 1 to 4, written from copies of the dirty
- * tables (and of the L1 table) taken at one instant under the lock. At
- * that instant the copies are consistent: an allocation updates the
- * refcount before the L2 entry, both under the lock, and an L2 entry
- * names new data only once that data's write has completed, so the first
- * fsync, issued after the copies were taken, makes that data durable.
- * A table is marked clean afterwards only if it did not change since its
- * copy (its gen); a failed write leaves everything dirty.
+ * as qcow2_flush_meta(), written from copies of the dirty tables (and of
+ * the refcount and L1 tables) taken at one instant under the lock. At that instant the
+ * copies are consistent: an allocation updates the refcount before the L2
+ * entry, both under the lock, and an L2 entry names new data only once
+ * that data's write has completed, so the first fsync, issued after the
+ * copies were taken, makes that data durable. A table is marked clean
+ * afterwards only if it did not change since its copy (its gen); a failed
+ * write leaves everything dirty.
  *
- * Deferred frees (step 5) and a grown refcount table are rare and take
- * the locked sequence, as does a flush with more dirty tables than
- * QCOW2_FLUSH_COPY_BYTES would copy.
+ * The deferred frees are taken with the copies, and the data I/O epoch is
+ * switched (see q->data_io): once the copies are durable and the I/O of
+ * the old epoch has drained, the frees are applied (step 5) and the
+ * refcount blocks they changed are written from copies again.
+ *
+ * A refcount table that grew and moved (the header must point at it) is
+ * rare and takes the locked sequence, as does a flush with more dirty
+ * tables than QCOW2_FLUSH_COPY_BYTES would copy.
  */
 #define QCOW2_FLUSH_COPY_BYTES	(16U << 20)
 
@@ -400,10 +407,24 @@ struct flush_copy {
 
 struct flush_set {
 	struct list_head rb, l2;	/* struct flush_copy */
+	u64 *rt;			/* copy of q->rt, or NULL */
+	u64 rt_entries, rt_offset;
 	u64 *l1;			/* copy of q->l1, or NULL */
 	u64 gen;			/* q->meta_gen when copied */
+	struct list_head deferred;	/* frees taken from q->deferred */
+	unsigned int epoch;		/* data I/O epoch they wait for */
 };
 
+static void flush_set_init(struct flush_set *fs)
+{
+	INIT_LIST_HEAD(&fs->rb);
+	INIT_LIST_HEAD(&fs->l2);
+	INIT_LIST_HEAD(&fs->deferred);
+	fs->rt = NULL;
+	fs->l1 = NULL;
+}
+
+/* Frees the copies; fs->deferred must have been emptied. */
 static void flush_set_free(struct flush_set *fs)
 {
 	struct flush_copy *fc, *tmp;
@@ -417,8 +438,15 @@ static void flush_set_free(struct flush_set *fs)
 			kfree(fc);
 		}
 	}
+	kvfree(fs->rt);
+	fs->rt = NULL;
 	kvfree(fs->l1);
 	fs->l1 = NULL;
+}
+
+static unsigned int flush_budget(struct qcow2 *q)
+{
+	return max(4U, QCOW2_FLUSH_COPY_BYTES >> q->cluster_bits);
 }
 
 /* Under q->lock: copy the dirty tables of @c into @out; -E2BIG over budget. */
@@ -449,25 +477,45 @@ static int copy_dirty(struct qcow2 *q, struct qcow2_cache *c,
 	return 0;
 }
 
+static u64 *copy_u64_table(const u64 *tab, u64 entries)
+{
+	u64 *copy = kvmalloc_array(entries, sizeof(u64), GFP_KERNEL);
+
+	if (copy)
+		memcpy(copy, tab, entries * sizeof(u64));
+	return copy;
+}
+
 /* Under q->lock: 0 with @fs filled, or nonzero to take the locked path. */
 static int flush_copy_all(struct qcow2 *q, struct flush_set *fs)
 {
-	unsigned int budget = max(4U, QCOW2_FLUSH_COPY_BYTES >> q->cluster_bits);
+	unsigned int budget = flush_budget(q);
 	int ret;
 
-	if (!list_empty(&q->deferred) || q->rt_dirty || q->rt_moved)
+	if (q->rt_moved)
 		return 1;
 	ret = copy_dirty(q, &q->rbc, &fs->rb, &budget);
 	if (!ret)
 		ret = copy_dirty(q, &q->l2c, &fs->l2, &budget);
+	if (!ret && q->rt_dirty) {
+		fs->rt = copy_u64_table(q->rt, q->rt_entries);
+		fs->rt_entries = q->rt_entries;
+		fs->rt_offset = q->rt_offset;
+		if (!fs->rt)
+			ret = -ENOMEM;
+	}
 	if (!ret && q->l1_dirty) {
-		fs->l1 = kvmalloc_array(q->l1_size, sizeof(u64), GFP_KERNEL);
-		if (fs->l1)
-			memcpy(fs->l1, q->l1, q->l1_size * sizeof(u64));
-		else
+		fs->l1 = copy_u64_table(q->l1, q->l1_size);
+		if (!fs->l1)
 			ret = -ENOMEM;
 	}
 	fs->gen = q->meta_gen;
+	if (!ret && !list_empty(&q->deferred)) {
+		/* lookups from now on cannot find these clusters */
+		list_splice_init(&q->deferred, &fs->deferred);
+		fs->epoch = q->data_epoch;
+		q->data_epoch ^= 1;
+	}
 	return ret;
 }
 
@@ -485,7 +533,7 @@ static int write_copies(struct qcow2 *q, struct list_head *copies)
 	return 0;
 }
 
-/* Without q->lock: steps 1, 3 and 4 of qcow2_flush_meta(), from copies. */
+/* Without q->lock: steps 1 to 4 of qcow2_flush_meta(), from copies. */
 static int flush_write_all(struct qcow2 *q, struct flush_set *fs)
 {
 	int ret;
@@ -493,6 +541,11 @@ static int flush_write_all(struct qcow2 *q, struct flush_set *fs)
 	ret = write_copies(q, &fs->rb);
 	if (!ret)
 		ret = sync_file(q);
+	if (!ret && fs->rt) {
+		ret = write_u64_table(q, fs->rt, fs->rt_entries, fs->rt_offset);
+		if (!ret)
+			ret = sync_file(q);
+	}
 	if (!ret && !list_empty(&fs->l2)) {
 		ret = write_copies(q, &fs->l2);
 		if (!ret)
@@ -520,41 +573,161 @@ static void flush_mark_clean(struct qcow2 *q, struct qcow2_cache *c,
 	}
 }
 
+/*
+ * Called with q->lock held: write the copies in @fs without it, with
+ * q->flush_writing set, and clean what they made durable. Returns with
+ * the lock held.
+ */
+static int flush_write_unlocked(struct qcow2 *q, struct flush_set *fs)
+{
+	int ret;
+
+	WRITE_ONCE(q->flush_writing, true);
+	mutex_unlock(&q->lock);
+	ret = flush_write_all(q, fs);
+	WRITE_ONCE(q->flush_writing, false);
+	wake_up_all(&q->flush_wq);
+	mutex_lock(&q->lock);
+	if (!ret) {
+		flush_mark_clean(q, &q->rbc, &fs->rb, fs->gen);
+		flush_mark_clean(q, &q->l2c, &fs->l2, fs->gen);
+		if (fs->rt && q->rt_dirty && !q->rt_moved &&
+		    q->rt_gen <= fs->gen)
+			q->rt_dirty = false;
+		if (fs->l1 && q->l1_dirty && q->l1_gen <= fs->gen)
+			q->l1_dirty = false;
+	}
+	flush_set_free(fs);
+	return ret;
+}
+
+/*
+ * Step 5 for the frees in fs->deferred, whose L2/L1 changes are durable:
+ * wait without q->lock for the data I/O of the lookups made before they
+ * were taken, punch the clusters they free, apply the decrements, and
+ * write the refcount blocks (from copies when they fit the budget).
+ */
+static int flush_free_deferred(struct qcow2 *q, struct flush_set *fs)
+{
+	unsigned int budget = flush_budget(q);
+	int ret;
+
+	wait_event(q->data_io_wq, !atomic_read(&q->data_io[fs->epoch]));
+	mutex_lock(&q->lock);
+	qcow2_deferred_check_punch(q, &fs->deferred);
+	mutex_unlock(&q->lock);
+	qcow2_deferred_punch(q, &fs->deferred);
+
+	mutex_lock(&q->lock);
+	ret = qcow2_apply_deferred(q, &fs->deferred);
+	if (!ret)
+		ret = copy_dirty(q, &q->rbc, &fs->rb, &budget);
+	fs->gen = q->meta_gen;
+	if (!ret) {
+		ret = flush_write_unlocked(q, fs);
+	} else if (ret == -E2BIG || ret == -ENOMEM) {
+		flush_set_free(fs);
+		wait_flush_writes(q);
+		ret = qcow2_cache_write_dirty(q, &q->rbc);
+		if (!ret)
+			ret = sync_file(q);
+	}
+	mutex_unlock(&q->lock);
+	return ret;
+}
+
+/* The data I/O of the old epoch drains whatever happened: see data_io. */
+static void flush_put_back_deferred(struct qcow2 *q, struct flush_set *fs)
+{
+	if (list_empty(&fs->deferred))
+		return;
+	wait_event(q->data_io_wq, !atomic_read(&q->data_io[fs->epoch]));
+	mutex_lock(&q->lock);
+	list_splice_init(&fs->deferred, &q->deferred);
+	mutex_unlock(&q->lock);
+}
+
+/* Called with flush_lock and q->lock held; returns without q->lock. */
+static int flush_unlocked(struct qcow2 *q)
+{
+	struct flush_set fs;
+	int ret;
+
+	flush_set_init(&fs);
+	ret = flush_copy_all(q, &fs);
+	if (ret) {
+		/* a moved refcount table, too many dirty tables, no memory */
+		flush_set_free(&fs);
+		ret = qcow2_flush_meta(q);
+		mutex_unlock(&q->lock);
+		return ret;
+	}
+	atomic64_inc(&q->flushes);
+	ret = flush_write_unlocked(q, &fs);
+	mutex_unlock(&q->lock);
+	if (ret)
+		flush_put_back_deferred(q, &fs);
+	else if (!list_empty(&fs.deferred))
+		ret = flush_free_deferred(q, &fs);
+	return ret;
+}
+
 int qcow2_flush(struct qcow2 *q)
 {
-	struct flush_set fs = {};
 	int ret;
 
 	if (q->ro)
 		return 0;
-	INIT_LIST_HEAD(&fs.rb);
-	INIT_LIST_HEAD(&fs.l2);
 	mutex_lock(&q->flush_lock);
 	mutex_lock(&q->lock);
-	ret = flush_copy_all(q, &fs);
-	if (ret) {
-		/* deferred frees, a grown refcount table, or no memory */
-		ret = qcow2_flush_meta(q);
-		mutex_unlock(&q->lock);
-		goto out;
-	}
-	WRITE_ONCE(q->flush_writing, true);
-	mutex_unlock(&q->lock);
-
-	ret = flush_write_all(q, &fs);
-
-	WRITE_ONCE(q->flush_writing, false);
-	wake_up_all(&q->flush_wq);
-	if (!ret) {
-		mutex_lock(&q->lock);
-		flush_mark_clean(q, &q->rbc, &fs.rb, fs.gen);
-		flush_mark_clean(q, &q->l2c, &fs.l2, fs.gen);
-		if (fs.l1 && q->l1_dirty && q->l1_gen <= fs.gen)
-			q->l1_dirty = false;
-		mutex_unlock(&q->lock);
-	}
-out:
-	flush_set_free(&fs);
+	ret = flush_unlocked(q);
 	mutex_unlock(&q->flush_lock);
 	return ret;
+}
+
+/* Under q->lock: would loading two more tables evict a dirty one? */
+static bool tail_dirty(struct qcow2 *q)
+{
+	struct qcow2_cache *caches[] = { &q->l2c, &q->rbc };
+	struct qcow2_table *t;
+	int i, n;
+
+	for (i = 0; i < ARRAY_SIZE(caches); i++) {
+		if (caches[i]->nr + 2 <= caches[i]->max)
+			continue;
+		n = 0;
+		list_for_each_entry_reverse(t, &caches[i]->lru, lru) {
+			if (t->dirty)
+				return true;
+			if (++n == 2)
+				break;
+		}
+	}
+	return false;
+}
+
+/*
+ * Called with q->lock held and no data I/O reference, before a lookup or
+ * a metadata change that may load tables: when loading two more would
+ * evict a dirty table, write the dirty tables now as a flush request
+ * does, holding q->lock only to copy them, rather than let the eviction
+ * write them under the lock (for an L2 table: the whole flush sequence).
+ * Best effort: the eviction still does that if the table is dirty again.
+ * Returns with q->lock held.
+ */
+void qcow2_cache_clean_tail(struct qcow2 *q)
+{
+	lockdep_assert_held(&q->lock);
+	if (q->ro || !tail_dirty(q))
+		return;
+	mutex_unlock(&q->lock);
+	mutex_lock(&q->flush_lock);
+	mutex_lock(&q->lock);
+	/* a flush that held flush_lock meanwhile may have done it */
+	if (tail_dirty(q))
+		flush_unlocked(q);
+	else
+		mutex_unlock(&q->lock);
+	mutex_unlock(&q->flush_lock);
+	mutex_lock(&q->lock);
 }

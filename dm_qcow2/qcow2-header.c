@@ -456,11 +456,14 @@ int qcow2_open_image(struct qcow2 *q, const char *path, bool ro,
 	INIT_LIST_HEAD(&q->inflight);
 	INIT_LIST_HEAD(&q->deferred);
 	init_waitqueue_head(&q->alloc_wq);
-	atomic_set(&q->data_io, 0);
+	atomic_set(&q->data_io[0], 0);
+	atomic_set(&q->data_io[1], 0);
 	init_waitqueue_head(&q->data_io_wq);
 	ratelimit_state_init(&q->rs, 5 * HZ, 10);
 	atomic64_set(&q->hits, 0);
 	atomic64_set(&q->misses, 0);
+	atomic64_set(&q->flushes, 0);
+	atomic64_set(&q->locked_flushes, 0);
 	atomic64_set(&q->errors, 0);
 	qcow2_cache_init(&q->l2c, 0, true);
 	qcow2_cache_init(&q->rbc, 0, false);

@@ -169,6 +169,7 @@ static int get_map(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 	int ret;
 
 	mutex_lock(&q->lock);
+	qcow2_cache_clean_tail(q);
 	/* a miss reads the L2 table without holding up other lookups */
 	if (i < q->l1_size)
 		off = q->l1[i] & QCOW2_OFFSET_MASK;
@@ -176,15 +177,17 @@ static int get_map(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 	    !qcow2_cache_cached(&q->l2c, off))
 		qcow2_cache_fill_unlocked(q, &q->l2c, off);
 	ret = get_map_locked(q, pos, len, m);
-	if (!ret && map_has_host(m))
-		atomic_inc(&q->data_io);
+	if (!ret && map_has_host(m)) {
+		m->epoch = q->data_epoch;
+		atomic_inc(&q->data_io[m->epoch]);
+	}
 	mutex_unlock(&q->lock);
 	return ret;
 }
 
-void qcow2_data_io_done(struct qcow2 *q)
+void qcow2_data_io_done(struct qcow2 *q, u8 epoch)
 {
-	if (atomic_dec_and_test(&q->data_io))
+	if (atomic_dec_and_test(&q->data_io[epoch]))
 		wake_up_all(&q->data_io_wq);
 }
 
@@ -196,26 +199,28 @@ void qcow2_data_io_done(struct qcow2 *q)
 void qcow2_wait_data_io(struct qcow2 *q)
 {
 	lockdep_assert_held(&q->lock);
-	wait_event(q->data_io_wq, !atomic_read(&q->data_io));
+	wait_event(q->data_io_wq, !atomic_read(&q->data_io[0]) &&
+		   !atomic_read(&q->data_io[1]));
 }
 
 /*
  * Fast path: does the whole of [pos, pos + len) map to one run of host
  * data that may be read (or, for @write, written in place)? When it does,
- * the caller owes qcow2_data_io_done() once its I/O has completed.
+ * the caller owes qcow2_data_io_done(@epoch) once its I/O has completed.
  */
 bool qcow2_map_direct(struct qcow2 *q, u64 pos, u64 len, bool write,
-		      u64 *host)
+		      u64 *host, u8 *epoch)
 {
 	struct qcow2_map m;
 
 	if (get_map(q, pos, len, &m) || !map_has_host(&m))
 		return false;
 	if (m.kind != QC_DATA || m.len != len || (write && !m.copied)) {
-		qcow2_data_io_done(q);
+		qcow2_data_io_done(q, m.epoch);
 		return false;
 	}
 	*host = m.host;
+	*epoch = m.epoch;
 	return true;
 }
 
@@ -298,11 +303,11 @@ int qcow2_read(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len)
 			break;
 		case QC_DATA:
 			ret = read_file(q, q->file, it, m.host, m.len);
-			qcow2_data_io_done(q);
+			qcow2_data_io_done(q, m.epoch);
 			break;
 		case QC_COMPRESSED:
 			ret = read_compressed(q, it, m.entry, pos, m.len);
-			qcow2_data_io_done(q);
+			qcow2_data_io_done(q, m.epoch);
 			break;
 		}
 		if (ret)
@@ -585,6 +590,7 @@ static int cow_write(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 n)
 	int ret;
 
 	mutex_lock(&q->lock);
+	qcow2_cache_clean_tail(q);
 	inflight_enter(q, pos >> q->cluster_bits, &f);
 	/*
 	 * Another writer may have changed the cluster since our lookup: if
@@ -646,10 +652,10 @@ static int write_cluster(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 n)
 		if (m.kind == QC_DATA && m.copied) {
 			ret = it ? write_file(q, it, m.host, m.len) :
 				   zero_file(q, m.host, m.len);
-			qcow2_data_io_done(q);
+			qcow2_data_io_done(q, m.epoch);
 		} else {
 			if (map_has_host(&m))
-				qcow2_data_io_done(q);
+				qcow2_data_io_done(q, m.epoch);
 			ret = cow_write(q, it, pos, m.len);
 		}
 		if (ret == -EAGAIN)
@@ -722,6 +728,7 @@ static int unmap_one(struct qcow2 *q, u64 pos, bool zeroes)
 	int ret;
 
 	mutex_lock(&q->lock);
+	qcow2_cache_clean_tail(q);
 	inflight_enter(q, pos >> q->cluster_bits, &f);
 	ret = unmap_cluster(q, pos, zeroes);
 	mutex_unlock(&q->lock);

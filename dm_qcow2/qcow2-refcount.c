@@ -171,6 +171,7 @@ static int grow_reftable(struct qcow2 *q, u64 c)
 	q->rt_clusters = n;
 	q->rt_dirty = true;
 	q->rt_moved = true;
+	q->rt_gen = ++q->meta_gen;
 	q->alloc_end = (c + n + 1) << q->cluster_bits;
 	q->nr_allocated += n + 1;
 	return 0;
@@ -196,6 +197,7 @@ static int new_refblock(struct qcow2 *q, u64 c)
 	qcow2_cache_mark_dirty(q, t);
 	q->rt[idx] = c << q->cluster_bits;
 	q->rt_dirty = true;
+	q->rt_gen = ++q->meta_gen;
 	q->alloc_end = (c + 1) << q->cluster_bits;
 	q->nr_allocated++;
 	return 0;
@@ -263,19 +265,20 @@ int qcow2_defer_free(struct qcow2 *q, u64 offset, u64 len, bool punch)
 }
 
 /*
- * Called by the flush sequence once no durable L2/L1 entry needs them.
+ * Called by the flush sequence, under q->lock, for the frees on @list once
+ * no durable L2/L1 entry needs them and no data I/O uses them.
  * A decrement that fails (damaged refcounts) is dropped, not retried:
  * the cluster leaks, which qemu-img check repairs, where retrying would
  * repeat the part of a multi-cluster range already applied and make
  * every later flush fail. The first error is returned.
  */
-int qcow2_apply_deferred(struct qcow2 *q)
+int qcow2_apply_deferred(struct qcow2 *q, struct list_head *list)
 {
 	struct qcow2_deferred *d, *tmp;
 	int ret, first = 0;
 	u64 ref;
 
-	list_for_each_entry_safe(d, tmp, &q->deferred, list) {
+	list_for_each_entry_safe(d, tmp, list, list) {
 		ret = qcow2_update_refcount(q, d->offset, d->len, -1);
 		if (ret) {
 			qcow2_err(q, "leaking %llu bytes at %llu", d->len,
@@ -293,6 +296,41 @@ int qcow2_apply_deferred(struct qcow2 *q)
 		cond_resched();
 	}
 	return first;
+}
+
+/*
+ * Under q->lock: keep the punch of a deferred free only where the
+ * decrement will free the cluster. Nothing can take a reference to a
+ * cluster that no L2 entry names any more, so the answer holds until
+ * qcow2_apply_deferred(), and the hole may be punched without the lock
+ * before that, while the refcount still keeps the cluster from being
+ * handed out again.
+ */
+void qcow2_deferred_check_punch(struct qcow2 *q, struct list_head *list)
+{
+	struct qcow2_deferred *d;
+	u64 ref;
+
+	list_for_each_entry(d, list, list)
+		if (d->punch &&
+		    (qcow2_get_refcount(q, d->offset >> q->cluster_bits, &ref) ||
+		     ref != 1))
+			d->punch = false;
+}
+
+/* Without q->lock: punch what qcow2_deferred_check_punch() kept. */
+void qcow2_deferred_punch(struct qcow2 *q, struct list_head *list)
+{
+	struct qcow2_deferred *d;
+
+	list_for_each_entry(d, list, list) {
+		if (!d->punch)
+			continue;
+		vfs_fallocate(q->file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      d->offset, d->len);
+		d->punch = false;
+		cond_resched();
+	}
 }
 
 /* Count used and free clusters once at open; kept up to date afterwards. */

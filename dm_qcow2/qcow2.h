@@ -68,6 +68,7 @@ struct qcow2_map {
 	u64 host;	/* host offset of the range start for QC_DATA */
 	u32 len;	/* bytes from the request position with this kind */
 	bool copied;	/* cluster (and its L2 table) writable in place */
+	u8 epoch;	/* q->data_io counter that holds the range's I/O */
 };
 
 /* One cached metadata table: an L2 table or a refcount block. */
@@ -182,13 +183,21 @@ struct qcow2 {
 
 	/*
 	 * Data I/O to a host cluster that a lookup returned, counted from
-	 * the lookup (under lock) to its completion. Before the flush
-	 * sequence frees clusters it waits, holding lock, for the count
-	 * to reach zero: no new lookup can start meanwhile, so a cluster
-	 * discarded while a write to it was in flight is neither punched
-	 * nor handed to another guest cluster under that write.
+	 * the lookup (under lock) to its completion in
+	 * data_io[data_epoch at the lookup]. Before clusters are freed, the
+	 * I/O of every lookup made before the L2 change that freed them
+	 * must have completed, so that a cluster discarded while a write
+	 * to it was in flight is neither punched nor handed to another
+	 * guest cluster under that write. The locked flush sequence waits,
+	 * holding lock, for both counts to reach zero. A flush request
+	 * (qcow2_flush) instead switches data_epoch when it takes the
+	 * deferred frees and waits without lock for the old count only:
+	 * lookups after the switch cannot find those clusters. data_epoch
+	 * changes under lock and flush_lock, and only once the other count
+	 * is zero.
 	 */
-	atomic_t data_io;
+	atomic_t data_io[2];
+	unsigned int data_epoch;
 	wait_queue_head_t data_io_wq;
 
 	/*
@@ -202,7 +211,7 @@ struct qcow2 {
 	 * writes in flight to one table could land in either order.
 	 */
 	struct mutex flush_lock;
-	u64 meta_gen, l1_gen;
+	u64 meta_gen, l1_gen, rt_gen;
 	bool flush_writing;
 	wait_queue_head_t flush_wq;
 
@@ -219,6 +228,7 @@ struct qcow2 {
 	u64 zentry;			/* entry whose data zbuf holds, or 0 */
 
 	atomic64_t hits, misses, errors;
+	atomic64_t flushes, locked_flushes;	/* flush sequences run */
 	struct ratelimit_state rs;
 };
 
@@ -279,6 +289,7 @@ void qcow2_cache_mark_dirty(struct qcow2 *q, struct qcow2_table *t);
 void qcow2_l1_mark_dirty(struct qcow2 *q);
 int qcow2_cache_write_dirty(struct qcow2 *q, struct qcow2_cache *c);
 bool qcow2_cache_cached(struct qcow2_cache *c, u64 offset);
+void qcow2_cache_clean_tail(struct qcow2 *q);
 void qcow2_cache_fill_unlocked(struct qcow2 *q, struct qcow2_cache *c,
 			       u64 offset);
 bool qcow2_cache_has_dirty(struct qcow2_cache *c);
@@ -290,13 +301,15 @@ int qcow2_get_refcount(struct qcow2 *q, u64 cluster, u64 *ref);
 int qcow2_update_refcount(struct qcow2 *q, u64 offset, u64 len, int delta);
 int qcow2_alloc_cluster(struct qcow2 *q, u64 *offset);
 int qcow2_defer_free(struct qcow2 *q, u64 offset, u64 len, bool punch);
-int qcow2_apply_deferred(struct qcow2 *q);
+int qcow2_apply_deferred(struct qcow2 *q, struct list_head *list);
+void qcow2_deferred_check_punch(struct qcow2 *q, struct list_head *list);
+void qcow2_deferred_punch(struct qcow2 *q, struct list_head *list);
 int qcow2_count_clusters(struct qcow2 *q);
 
 /* qcow2-io.c */
 bool qcow2_map_direct(struct qcow2 *q, u64 pos, u64 len, bool write,
-		      u64 *host);
-void qcow2_data_io_done(struct qcow2 *q);
+		      u64 *host, u8 *epoch);
+void qcow2_data_io_done(struct qcow2 *q, u8 epoch);
 void qcow2_wait_data_io(struct qcow2 *q);
 int qcow2_read(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len);
 int qcow2_write(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len);

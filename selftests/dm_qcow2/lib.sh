@@ -89,6 +89,12 @@ dq_detach() {
 	dq_names=("${keep[@]}")
 }
 
+# Flush sequences a dm-qcow2 device ran, and how many held its lock.
+dq_flush_counts() {	# NAME -> "FLUSHES LOCKED"
+	dmsetup status "$1" |
+		sed -n 's/.* flushes \([0-9]*\) locked_flushes \([0-9]*\) .*/\1 \2/p'
+}
+
 dq_name() { dq_seq=$((dq_seq + 1)); echo "dq$$-$dq_seq"; }
 
 # qemu-img check must report neither errors nor leaks.

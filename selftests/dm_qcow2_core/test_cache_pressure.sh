@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # A metadata cache far smaller than the image's L2 tables, under parallel
 # writers and readers: L2 misses are read without q->lock while other
-# requests allocate, evict dirty tables and flush. Every byte fio wrote
+# requests allocate, evict dirty tables and flush, and dirty tables about
+# to be evicted are written back without it. Every byte fio wrote
 # must verify, the device must read what the image file holds, and the
 # image must check clean.
 . "$(dirname "$0")/lib.sh"
@@ -13,7 +14,7 @@ DEV=/dev/mapper/dmcp
 trap 'dmsetup remove dmcp 2>/dev/null; rm -rf "$WORK"' EXIT
 
 ktap_header
-ktap_plan 4
+ktap_plan 5
 
 # 4 KiB clusters: one L2 table maps 2 MiB; a 1 MiB cache holds about 200
 # of them (400 MiB) for a 1 GiB image, so random I/O misses all the time
@@ -59,6 +60,17 @@ if [ "${misses:-0}" -gt 1000 ]; then
 	ktap_ok "the cache was under pressure ($misses misses)"
 else
 	ktap_fail "the cache was under pressure" "$st"
+fi
+
+# a lookup that would evict a dirty table first writes the dirty tables
+# back as a flush request does, holding the per-image lock only to copy
+# them; the locked flush sequence runs only for a table dirtied again
+# between that write-back and the eviction
+read -r fl lfl <<< "$(sed -n 's/.* flushes \([0-9]*\) locked_flushes \([0-9]*\) .*/\1 \2/p' <<< "$st")"
+if [ "${fl:-0}" -ge 20 ] && [ $((${lfl:-$fl} * 10)) -le "$fl" ]; then
+	ktap_ok "dirty tables written back without the per-image lock ($fl flushes, $lfl holding it)"
+else
+	ktap_fail "dirty tables written back without the per-image lock" "flushes ${fl:-?}, holding the lock ${lfl:-?}"
 fi
 
 # what the device reads is what the file holds, once flushed

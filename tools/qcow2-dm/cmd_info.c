@@ -14,7 +14,7 @@
 
 static const char *const status_keys[] = {
 	"version", "cluster_size", "allocated", "free", "cache_hits",
-	"cache_misses", "errors",
+	"cache_misses", "errors", "flushes", "locked_flushes",
 };
 
 static void usage(FILE *f)
@@ -24,7 +24,8 @@ static void usage(FILE *f)
 		"\n"
 		"Show the image of the qcow2 device NAME, its backing chain, options,\n"
 		"lock holder and the target status: qcow2 version, cluster size,\n"
-		"allocated and free clusters, cache hits and misses, errors seen,\n"
+		"allocated and free clusters, cache hits and misses, errors seen, flush\n"
+		"sequences run (and how many of them held the per-image lock),\n"
 		"ro or rw. One 'key: value' per line.\n"
 		"\n"
 		"  -h, --help   this text\n");
