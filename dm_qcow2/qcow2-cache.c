@@ -614,6 +614,7 @@ static int flush_free_deferred(struct qcow2 *q, struct flush_set *fs)
 
 	wait_event(q->data_io_wq, !atomic_read(&q->data_io[fs->epoch]));
 	mutex_lock(&q->lock);
+	qcow2_deferred_prefetch(q, &fs->deferred);
 	qcow2_deferred_check_punch(q, &fs->deferred);
 	mutex_unlock(&q->lock);
 	qcow2_deferred_punch(q, &fs->deferred);

@@ -591,6 +591,7 @@ static int cow_write(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 n)
 
 	mutex_lock(&q->lock);
 	qcow2_cache_clean_tail(q);
+	qcow2_refblock_prefetch(q, q->free_hint);
 	inflight_enter(q, pos >> q->cluster_bits, &f);
 	/*
 	 * Another writer may have changed the cluster since our lookup: if
@@ -729,6 +730,7 @@ static int unmap_one(struct qcow2 *q, u64 pos, bool zeroes)
 
 	mutex_lock(&q->lock);
 	qcow2_cache_clean_tail(q);
+	qcow2_refblock_prefetch(q, q->free_hint);
 	inflight_enter(q, pos >> q->cluster_bits, &f);
 	ret = unmap_cluster(q, pos, zeroes);
 	mutex_unlock(&q->lock);

@@ -82,6 +82,27 @@ int qcow2_get_refcount(struct qcow2 *q, u64 cluster, u64 *ref)
 	return 0;
 }
 
+/*
+ * Under q->lock, which it drops for the read: load the refcount block
+ * covering @cluster unless it is cached, so that the refcount update that
+ * follows (an allocation from q->free_hint, a deferred decrement) does not
+ * read it with the lock held. Best effort, as qcow2_cache_fill_unlocked().
+ * A block that is not cached is on disk: a new one is cached dirty, and
+ * stays cached until written.
+ */
+void qcow2_refblock_prefetch(struct qcow2 *q, u64 cluster)
+{
+	u64 idx = cluster >> q->rb_bits, off;
+
+	lockdep_assert_held(&q->lock);
+	if (q->ro || idx >= q->rt_entries || !q->rt[idx])
+		return;
+	off = q->rt[idx] & ~QCOW2_RT_RESERVED;
+	if (off + q->cluster_size <= q->alloc_end &&
+	    !qcow2_cache_cached(&q->rbc, off))
+		qcow2_cache_fill_unlocked(q, &q->rbc, off);
+}
+
 static void account(struct qcow2 *q, u64 cluster, u64 old, u64 new)
 {
 	if (!old && new) {
@@ -316,6 +337,20 @@ void qcow2_deferred_check_punch(struct qcow2 *q, struct list_head *list)
 		    (qcow2_get_refcount(q, d->offset >> q->cluster_bits, &ref) ||
 		     ref != 1))
 			d->punch = false;
+}
+
+/* Under q->lock, dropped for reads: load the blocks @list will update. */
+void qcow2_deferred_prefetch(struct qcow2 *q, struct list_head *list)
+{
+	struct qcow2_deferred *d;
+	u64 c, end;
+
+	list_for_each_entry(d, list, list) {
+		end = (d->offset + d->len - 1) >> q->cluster_bits;
+		for (c = d->offset >> q->cluster_bits; c <= end;
+		     c = ((c >> q->rb_bits) + 1) << q->rb_bits)
+			qcow2_refblock_prefetch(q, c);
+	}
 }
 
 /* Without q->lock: punch what qcow2_deferred_check_punch() kept. */

@@ -298,12 +298,14 @@ int qcow2_flush(struct qcow2 *q);
 
 /* qcow2-refcount.c */
 int qcow2_get_refcount(struct qcow2 *q, u64 cluster, u64 *ref);
+void qcow2_refblock_prefetch(struct qcow2 *q, u64 cluster);
 int qcow2_update_refcount(struct qcow2 *q, u64 offset, u64 len, int delta);
 int qcow2_alloc_cluster(struct qcow2 *q, u64 *offset);
 int qcow2_defer_free(struct qcow2 *q, u64 offset, u64 len, bool punch);
 int qcow2_apply_deferred(struct qcow2 *q, struct list_head *list);
 void qcow2_deferred_check_punch(struct qcow2 *q, struct list_head *list);
 void qcow2_deferred_punch(struct qcow2 *q, struct list_head *list);
+void qcow2_deferred_prefetch(struct qcow2 *q, struct list_head *list);
 int qcow2_count_clusters(struct qcow2 *q);
 
 /* qcow2-io.c */
