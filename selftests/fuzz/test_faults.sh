@@ -5,6 +5,15 @@
 #    dm-linear) while writes run: they and reads of data fail with EIO, the
 #    target's error counter grows; swapped back, new writes succeed; after
 #    detach qemu-img check finds no errors (leaks allowed);
+#  - the device under the image's ext4 turns slow (dm-delay: reads 5 ms,
+#    writes 20 ms) while fio verify writes with fsyncs beside writes and
+#    discards of other clusters: every byte verifies, no flush holds the
+#    per-image lock (dmsetup status), qemu-img check finds no errors;
+#  - fail_make_request on the device under the image's ext4 (needs
+#    CONFIG_FAIL_MAKE_REQUEST: skipped on Debian's kernels, run on the
+#    debug kernel): random bio failures while writes run; failures reach
+#    the writer as EIO, after the faults end new writes verify, qemu-img
+#    check finds no errors (leaks allowed);
 #  - failslab (needs CONFIG_FAILSLAB: skipped on Debian's kernels);
 #  - the host filesystem runs out of space mid-write: writes fail with EIO,
 #    written data still reads back, qemu-img check finds no errors.
@@ -25,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 
 ktap_header
-ktap_plan 3
+ktap_plan 5
 # two 128 MiB RAM disks (another test may have loaded brd with fewer)
 if [ ! -b /dev/ram1 ]; then
 	rmmod brd 2>/dev/null
@@ -35,9 +44,10 @@ RAM_SECT=$(blockdev --getsz /dev/ram0)
 mkdir -p "$MNT"
 
 qerrors() { dmsetup status "$Q" | sed -n 's/.* errors \([0-9-]*\) .*/\1/p'; }
-lower() {	# lower linear|error: swap the table under the file system
+lower() {	# lower linear|error|delay: swap the table under the file system
 	local t="0 $LOW_SECT linear $LOW_DEV 0"
 	[ "$1" = error ] && t="0 $LOW_SECT error"
+	[ "$1" = delay ] && t="0 $LOW_SECT delay $LOW_DEV 0 5 $LOW_DEV 0 20"
 	dmsetup suspend --noflush "$LOW" && dmsetup load "$LOW" --table "$t" &&
 	dmsetup resume "$LOW"
 }
@@ -108,6 +118,68 @@ lower_fails() {
 	teardown
 }
 ktap_run "lower device fails under ext4: EIO, counter, recovery, check" lower_fails
+
+slow_lower() {
+	local dev=/dev/mapper/$Q out rc=0 fl lfl verify
+	modprobe dm-delay 2>/dev/null
+	fs_image /dev/ram0 $RAM_SECT $((64 << 20)) || return 1
+	lower delay || return 1
+	echo "fault injected: lower device delays reads 5 ms, writes 20 ms"
+	# [0, 32M) verified; [32M, 48M) rewritten with fsyncs and discarded,
+	# so that flushes free clusters while other writes are in flight
+	verify=(--name=verify --ioengine=libaio --iodepth=8 --rw=randwrite
+		--bsrange=4k-64k --size=32M --io_size=6M --fsync=16 --verify=crc32c
+		--verify_fatal=1 --verify_state_save=0)
+	fio --filename="$dev" --direct=1 "${verify[@]}" \
+		--name=churn --ioengine=libaio --iodepth=4 --rw=randwrite \
+		--bs=64k --offset=32M --size=16M --fsync=4 --time_based \
+		--runtime=8 --randrepeat=0 \
+		--name=trim --ioengine=psync --rw=randtrim --bs=64k \
+		--offset=32M --size=16M --time_based --runtime=8 \
+		--randrepeat=0 >"$WORK/fio.out" 2>&1 ||
+		{ tail -n 20 "$WORK/fio.out"; echo "fio verify failed"; rc=1; }
+	grep -E '^ +(write|trim|read):' "$WORK/fio.out" | sed 's/^ */  /'
+	read -r fl lfl <<< "$(dmsetup status "$Q" |
+		sed -n 's/.* flushes \([0-9]*\) locked_flushes \([0-9]*\) .*/\1 \2/p')"
+	echo "flushes ${fl:-?}, holding the per-image lock ${lfl:-?}"
+	[ "${fl:-0}" -gt 0 ] && [ "${lfl:-1}" = 0 ] ||
+		{ echo "a flush held the per-image lock across slow I/O"; rc=1; }
+	lower linear || return 1
+	teardown || rc=1
+	return $rc
+}
+ktap_run "lower device slow under ext4: verify, flushes without the lock, check" slow_lower
+
+fail_bios() {
+	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+	local d=/sys/kernel/debug/fail_make_request dev=/dev/mapper/$Q rc=0 sys
+	if [ ! -d $d ]; then
+		echo "no $d: this kernel lacks CONFIG_FAIL_MAKE_REQUEST"
+		return 4
+	fi
+	fs_image /dev/ram0 $RAM_SECT $((64 << 20)) || return 1
+	sys=/sys/block/$(basename "$(readlink -f "/dev/mapper/$LOW")")/make-it-fail
+	head -c $((1 << 20)) /dev/urandom > "$WORK/pat"
+	echo 0 > $d/verbose; echo 100 > $d/times; echo 5 > $d/probability
+	echo 1 > $d/interval; echo N > $d/task-filter 2>/dev/null
+	rm -f "$WORK/stop" "$WORK/writer.err"
+	writer & PID=$!
+	echo 1 > "$sys"
+	echo "faults injected: up to 100 bios of the lower device fail (5%)"
+	sleep 4
+	echo 0 > "$sys"; echo 0 > $d/probability
+	touch "$WORK/stop"; wait "$PID"; PID=
+	echo "writer failures $(cat "$WORK/writer.fails")"
+	[ "$(cat "$WORK/writer.fails")" -gt 0 ] ||
+		{ echo "no write of the writer failed"; rc=1; }
+	dd if="$WORK/pat" of="$dev" bs=1M seek=40 oflag=direct conv=notrunc 2>&1 ||
+		{ echo "write after the faults failed"; rc=1; }
+	cmp <(dd if="$dev" bs=1M skip=40 count=1 iflag=direct 2>/dev/null) "$WORK/pat" ||
+		{ echo "read after the faults differs"; rc=1; }
+	teardown || rc=1
+	return $rc
+}
+ktap_run "fail_make_request under ext4: EIO, recovery, check" fail_bios
 
 failslab() {
 	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
