@@ -158,18 +158,21 @@ fail_bios() {
 		return 4
 	fi
 	fs_image /dev/ram0 $RAM_SECT $((64 << 20)) || return 1
-	sys=/sys/block/$(basename "$(readlink -f "/dev/mapper/$LOW")")/make-it-fail
+	# no udev here: /dev/mapper nodes are not links to dm-N
+	sys=/sys/block/$(dmsetup info -c --noheadings -o blkdevname "$LOW")/make-it-fail
+	[ -e "$sys" ] || { echo "no $sys"; return 1; }
 	head -c $((1 << 20)) /dev/urandom > "$WORK/pat"
-	echo 0 > $d/verbose; echo 100 > $d/times; echo 5 > $d/probability
+	echo 0 > $d/verbose; echo 100 > $d/times; echo 20 > $d/probability
 	echo 1 > $d/interval; echo N > $d/task-filter 2>/dev/null
 	rm -f "$WORK/stop" "$WORK/writer.err"
 	writer & PID=$!
 	echo 1 > "$sys"
-	echo "faults injected: up to 100 bios of the lower device fail (5%)"
 	sleep 4
 	echo 0 > "$sys"; echo 0 > $d/probability
 	touch "$WORK/stop"; wait "$PID"; PID=
+	echo "faults injected: $((100 - $(cat $d/times))) bios of the lower device failed (20% for 4 s, at most 100)"
 	echo "writer failures $(cat "$WORK/writer.fails")"
+	[ "$(cat $d/times)" -lt 100 ] || { echo "no bio failed"; rc=1; }
 	[ "$(cat "$WORK/writer.fails")" -gt 0 ] ||
 		{ echo "no write of the writer failed"; rc=1; }
 	dd if="$WORK/pat" of="$dev" bs=1M seek=40 oflag=direct conv=notrunc 2>&1 ||
