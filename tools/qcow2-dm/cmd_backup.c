@@ -71,7 +71,8 @@ static int copy_out(const char *image, const char *out, const char *fmt)
 		return err("backup: stopped by signal %d", (int)stop_signal);
 	if (r)
 		return err("backup: qemu-img convert failed");
-	return 0;
+	/* qemu-img convert writes OUT with a volatile cache ("unsafe") */
+	return sync_path(out);
 }
 
 static int parse(int argc, char **argv, const char **name, const char **out,

@@ -122,6 +122,9 @@ static int phase1(const char *name, const char *tmp, struct live_table *lt,
 	/* qemu-img takes its own locks: ours would conflict */
 	holder_stop(name);
 	r = qemu_img("commit", commit);
+	/* phase 2 drops TOP from TMP's chain: BASE must hold it durably */
+	if (!r)
+		r = sync_path(lt->backing);
 	if (live_hold(name, tmp))
 		err("merge: %s: could not lock %s again", name, tmp);
 	if (r)
@@ -143,7 +146,8 @@ static int phase2(const char *name, const char *tmp,
 	if (live_dm("suspend", name, NULL))
 		return err("merge: %s: suspend failed", name);
 	holder_stop(name);
-	if (qemu_img("rebase", rebase) || qemu_img("commit", commit) ||
+	if (qemu_img("rebase", rebase) || sync_path(tmp) ||
+	    qemu_img("commit", commit) || sync_path(lt->backing) ||
 	    live_load(name, lt->backing, NULL, lt->cache_mb)) {
 		snprintf(back.image, sizeof(back.image), "%s", tmp);
 		live_rollback(name, &back);

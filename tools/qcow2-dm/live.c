@@ -113,6 +113,11 @@ int live_create_overlay(const char *newp, const struct live_table *lt)
 	snprintf(size, sizeof(size), "%" PRIu64, lt->sectors << 9);
 	if (live_run(argv) != 0)
 		return err("qemu-img could not create %s", newp);
+	/* the device will write into it: its header must not vanish */
+	if (sync_path(newp)) {
+		unlink(newp);
+		return -1;
+	}
 	return 0;
 }
 

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Error reporting and small helpers shared by the qcow2-dm commands. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -88,4 +91,31 @@ int fmt_path(char *buf, size_t len, const char *fmt, ...)
 	if (n < 0 || (size_t)n >= len)
 		return err("path too long");
 	return 0;
+}
+
+static int fsync_open(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return err_errno("%s", path);
+	r = fsync(fd);
+	if (r)
+		err_errno("fsync %s", path);
+	close(fd);
+	return r ? -1 : 0;
+}
+
+int sync_path(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (fsync_open(path, O_RDONLY))
+		return -1;
+	if (!slash)
+		return fsync_open(".", O_RDONLY | O_DIRECTORY);
+	if (fmt_path(dir, sizeof(dir), "%.*s", (int)(slash - path), path))
+		return -1;
+	return fsync_open(slash == path ? "/" : dir, O_RDONLY | O_DIRECTORY);
 }

@@ -26,4 +26,10 @@ const char *run_dir(void);
 int fmt_path(char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * Make @path durable: fsync it and the directory that holds it (qemu-img
+ * writes with a volatile cache and does not always flush at exit).
+ */
+int sync_path(const char *path);
+
 #endif
