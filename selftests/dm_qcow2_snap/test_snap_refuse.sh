@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # What the snapshot messages and `qcow2-dm snapshot` refuse, with which
 # error and reason: duplicate tags, bad tags, unknown snapshots, a
-# read-only device, usage errors; revert only on a detached image (and
-# that it then reads as the snapshot). The image stays clean throughout.
+# read-only device, usage errors; revert only on a detached image or a
+# suspended device (and that it then reads as the snapshot). The image
+# stays clean throughout.
 . "$(dirname "$0")/snap_lib.sh"
 
 [ "$DQ_STANDIN" = nbd ] && ktap_skip_all "snapshots are dm-qcow2 messages"
@@ -79,7 +80,8 @@ tool() {
 	qcow2-dm snapshot "$name" 2>/dev/null; [ $? = 2 ] || { echo "usage error: not 2"; rc=1; }
 	qcow2-dm snapshot "$name" rename a 2>/dev/null; [ $? = 2 ] || { echo "bad op: not 2"; rc=1; }
 	qcow2-dm snapshot "$name" revert tool1 2>"$WORK/err"; [ $? = 1 ] &&
-		grep -q "is attached" "$WORK/err" || { echo "revert of an attached device not refused"; rc=1; }
+		grep -q "is attached and running" "$WORK/err" ||
+		{ echo "revert of a running device not refused"; rc=1; }
 	# after the snapshot: change the device, then revert the detached image
 	cp "$DEV" "$WORK/before.raw"
 	dd if=/dev/urandom of="$DEV" bs=64k count=8 oflag=direct conv=notrunc status=none
@@ -91,9 +93,43 @@ tool() {
 	return $rc
 }
 
+# Revert of a suspended device: writes after the snapshot (some still in
+# the target's metadata cache at the suspend), revert, resume; the device
+# reads the snapshot, takes writes, and the image stays clean.
+suspended_revert() {
+	local name dev rc=0
+	name=$(dq_name)
+	dq_attach "$img" "$name" || return 1
+	dev=$DEV
+	dd if=/dev/urandom of="$dev" bs=64k count=16 oflag=direct status=none || return 1
+	qcow2-dm snapshot "$name" create live1 || { dq_detach "$name"; return 1; }
+	cp "$dev" "$WORK/snap.raw"
+	dd if=/dev/urandom of="$dev" bs=4k count=64 seek=100 oflag=direct status=none
+	dd if=/dev/urandom of="$dev" bs=64k count=32 seek=64 oflag=direct status=none
+	dmsetup suspend "$name" || { dq_detach "$name"; return 1; }
+	qcow2-dm snapshot "$name" revert nosuch 2>"$WORK/err"; [ $? = 1 ] &&
+		grep -q "unchanged, still suspended" "$WORK/err" ||
+		{ echo "revert to a missing snapshot: not refused"; cat "$WORK/err"; rc=1; }
+	qcow2-dm snapshot "$name" revert live1 || { echo "suspended revert failed"; rc=1; }
+	dmsetup info -c --noheadings -o suspended "$name" | grep -q Suspended ||
+		{ echo "device not left suspended"; rc=1; }
+	dmsetup resume "$name" || { echo "resume failed"; rc=1; }
+	cmp "$dev" "$WORK/snap.raw" || { echo "device does not read the snapshot after revert"; rc=1; }
+	dd if=/dev/urandom of="$dev" bs=4k count=256 seek=1000 oflag=direct status=none ||
+		{ echo "write after revert failed"; rc=1; }
+	cp "$dev" "$WORK/after.raw"
+	dq_detach "$name" || return 1
+	qemu-img compare -q -f qcow2 -F raw "$img" "$WORK/after.raw" ||
+		{ echo "image differs from the device after revert and writes"; rc=1; }
+	qemu-img snapshot -l "$img" | grep -qw live1 || { echo "snapshot live1 gone"; rc=1; }
+	check_clean "$img" || rc=1
+	return $rc
+}
+
 ktap_header
-ktap_plan 3
+ktap_plan 4
 ktap_run "message refusals: errno and reason" messages
 ktap_run "read-only device refuses create and delete" readonly_dev
 ktap_run "qcow2-dm snapshot wrapper and revert" tool
+ktap_run "revert of a suspended device" suspended_revert
 ktap_finish

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* qcow2-dm snapshot NAME create|delete|list TAG, snapshot IMAGE revert TAG */
+/* qcow2-dm snapshot NAME create|delete|list TAG, snapshot IMAGE|NAME revert TAG */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,7 +9,9 @@
 
 #include "commands.h"
 #include "dm.h"
+#include "holder.h"
 #include "kmsg.h"
+#include "live.h"
 #include "util.h"
 
 #define LIST_MAX	(1 << 20)
@@ -20,7 +22,7 @@ static void usage(FILE *f)
 		"usage: " PROG " snapshot NAME create TAG\n"
 		"       " PROG " snapshot NAME delete TAG|ID\n"
 		"       " PROG " snapshot NAME list\n"
-		"       " PROG " snapshot IMAGE revert TAG|ID\n"
+		"       " PROG " snapshot IMAGE|NAME revert TAG|ID\n"
 		"       " PROG " snapshot NAME --external NEW.qcow2   (see: snapshot --external --help)\n"
 		"\n"
 		"Internal (QEMU-compatible) snapshots of the attached qcow2 device\n"
@@ -33,8 +35,11 @@ static void usage(FILE *f)
 		"  delete TAG   remove the snapshot with that tag (else that id)\n"
 		"  list         one line per snapshot: ID TAG VIRTUAL-SIZE DATE\n"
 		"               (bytes; UTC, ISO 8601)\n"
-		"  revert TAG   on a DETACHED image file: make the snapshot the\n"
-		"               current content (runs 'qemu-img snapshot -a')\n"
+		"  revert TAG   make the snapshot the current content (runs\n"
+		"               'qemu-img snapshot -a') of a DETACHED image file,\n"
+		"               or of a SUSPENDED device NAME ('dmsetup suspend\n"
+		"               NAME' first): its table is reloaded on the reverted\n"
+		"               image and it stays suspended until 'dmsetup resume'\n"
 		"\n"
 		"  -h, --help   this text\n"
 		"\n"
@@ -81,17 +86,93 @@ static int run_wait(char *const argv[])
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-/* Revert works on a detached image only: qemu-img does it, under its lock. */
+/* 1 when device @name is suspended, 0 when active, -1 on error. */
+static int dm_suspended(const char *name)
+{
+	char *argv[] = { "dmsetup", "info", "-c", "--noheadings", "-o",
+			 "suspended", (char *)name, NULL };
+	char out[64];
+
+	if (dm_run(argv, out, sizeof(out), 0))
+		return err("%s: dmsetup info failed", name);
+	return !strncmp(out, "Suspended", 9);
+}
+
+/*
+ * The old table's view of the image is stale once qemu-img reverted it:
+ * when no table of the reverted image can be loaded, load one that fails
+ * every request, so that a resume can never let the old one write.
+ */
+static void fence(const char *name, uint64_t sectors)
+{
+	char table[64];
+
+	snprintf(table, sizeof(table), "0 %llu error",
+		 (unsigned long long)sectors);
+	if (live_dm("reload", name, table))
+		err("snapshot revert: %s: DO NOT RESUME it: its table no longer "
+		    "matches the image; run 'dmsetup remove %s'", name, name);
+}
+
+/*
+ * Revert a suspended device. At suspend the target completed every bio
+ * and wrote back its metadata, and it sends nothing while suspended;
+ * qemu-img reverts the image under its own locks, then a fresh table is
+ * loaded that reads the reverted metadata. The old table (clean caches:
+ * its last flush writes nothing) goes at the user's resume, and the bios
+ * queued meanwhile go to the new one.
+ */
+static int revert_suspended(const char *name, const char *tag)
+{
+	static struct live_table lt;
+	char *argv[] = { "qemu-img", "snapshot", "-a", (char *)tag,
+			 lt.image, NULL };
+
+	if (live_get(name, &lt))
+		return 1;
+	if (lt.ro)
+		return err("snapshot revert: %s is read-only", name), 1;
+	holder_stop(name);
+	if (run_wait(argv)) {
+		err("snapshot revert: qemu-img could not revert %s to '%s' (no "
+		    "such snapshot?): %s unchanged, still suspended", lt.image,
+		    tag, name);
+		if (live_hold(name, lt.image))
+			err("snapshot revert: %s: could not lock %s again",
+			    name, lt.image);
+		return 1;
+	}
+	if (sync_path(lt.image) || live_load(name, lt.image, NULL, lt.cache_mb)) {
+		fence(name, lt.sectors);
+		return err("snapshot revert: %s was reverted but %s could not be "
+			   "reloaded on it: detach %s and attach the image again",
+			   lt.image, name, name), 1;
+	}
+	fprintf(stderr, PROG ": snapshot revert: %s reverted to '%s'; %s stays "
+		"suspended until 'dmsetup resume %s'\n", lt.image, tag, name,
+		name);
+	return 0;
+}
+
+/* A detached image: qemu-img does it, under its lock; or a suspended device. */
 static int revert(const char *image, const char *tag)
 {
 	char *argv[] = { "qemu-img", "snapshot", "-a", (char *)tag,
 			 (char *)image, NULL };
 	struct stat st;
+	int susp;
 
-	if (valid_dm_name(image) && dm_exists(image) == 1)
-		return err("snapshot revert: %s is attached: detach it first, "
-			   "then run '" PROG " snapshot IMAGE revert %s'",
-			   image, tag), 1;
+	if (valid_dm_name(image) && dm_exists(image) == 1) {
+		susp = dm_suspended(image);
+		if (susp < 0)
+			return 1;
+		if (!susp)
+			return err("snapshot revert: %s is attached and running: "
+				   "suspend it first ('dmsetup suspend %s'), or "
+				   "detach it and run '" PROG " snapshot IMAGE "
+				   "revert %s'", image, image, tag), 1;
+		return revert_suspended(image, tag);
+	}
 	if (stat(image, &st) || !S_ISREG(st.st_mode))
 		return err("snapshot revert: %s is not an image file", image), 1;
 	if (run_wait(argv))
