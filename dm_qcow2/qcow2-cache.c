@@ -147,18 +147,17 @@ int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, u64 offset,
 	struct qcow2_table *t;
 	int ret;
 
-	hlist_for_each_entry(t, bucket(c, offset), hnode) {
-		if (t->offset == offset) {
-			/* a freed table's cluster reused: drop the stale copy */
-			if (fresh)
-				memset(t->data, 0, q->cluster_size);
-			list_move(&t->lru, &c->lru);
-			/* the first lookup of a filled table is the miss */
-			atomic64_inc(t->filled ? &q->misses : &q->hits);
-			t->filled = false;
-			*out = t;
-			return 0;
-		}
+	t = find_table(c, offset);
+	if (t) {
+		/* a freed table's cluster reused: drop the stale copy */
+		if (fresh)
+			memset(t->data, 0, q->cluster_size);
+		list_move(&t->lru, &c->lru);
+		/* the first lookup of a filled table is the miss */
+		atomic64_inc(t->filled ? &q->misses : &q->hits);
+		t->filled = false;
+		*out = t;
+		return 0;
 	}
 	atomic64_inc(&q->misses);
 	while (c->nr >= c->max && c->nr) {
@@ -249,14 +248,12 @@ void qcow2_cache_mark_dirty(struct qcow2 *q, struct qcow2_table *t)
 {
 	t->dirty = true;
 	t->gen = ++q->meta_gen;
-	q->meta_dirty = true;
 }
 
 void qcow2_l1_mark_dirty(struct qcow2 *q)
 {
 	q->l1_dirty = true;
 	q->l1_gen = ++q->meta_gen;
-	q->meta_dirty = true;
 }
 
 /* Write an in-memory u64 table back in big-endian, whole 512 B sectors. */
@@ -372,8 +369,6 @@ int qcow2_flush_meta(struct qcow2 *q)
 		if (!ret)
 			ret = sync_file(q);
 	}
-	if (!ret)
-		q->meta_dirty = false;
 	return ret;
 }
 

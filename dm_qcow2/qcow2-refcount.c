@@ -281,7 +281,6 @@ int qcow2_defer_free(struct qcow2 *q, u64 offset, u64 len, bool punch)
 	d->len = len;
 	d->punch = punch;
 	list_add_tail(&d->list, &q->deferred);
-	q->meta_dirty = true;
 	return 0;
 }
 

@@ -179,7 +179,6 @@ struct qcow2 {
 	struct list_head inflight;
 	wait_queue_head_t alloc_wq;
 	struct list_head deferred;
-	bool meta_dirty;		/* something awaits a flush */
 
 	/*
 	 * Data I/O to a host cluster that a lookup returned, counted from
