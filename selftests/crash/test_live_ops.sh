@@ -102,11 +102,11 @@ lo_check() {
 	return 1
 }
 
-# lo_verify IMAGE MARK NAME: attach IMAGE read-only as NAME, verify its
-# data against the history at MARK, detach.
+# lo_verify IMAGE MARK NAME [--ro]: attach IMAGE as NAME, verify its data
+# against the history at MARK, detach.
 lo_verify() {
 	local dev vout res=0 lost
-	dev=$(qcow2-dm attach "$1" "$3" --ro 2>"$W/attach.err") ||
+	dev=$(qcow2-dm attach "$1" "$3" ${4:+"$4"} 2>"$W/attach.err") ||
 		{ echo "$(basename "$1"): attach failed: $(cat "$W/attach.err")"; return 1; }
 	vout=$("$CRASH_IO" verify "$dev" "$W/hist" --last-mark "$2" 2>&1) ||
 		{ echo "$(basename "$1"): data check failed"; echo "$vout" | tail -n 11; res=1; }
@@ -140,7 +140,7 @@ lo_point() {
 		top=$(lo_top "$mark")
 		lo_verify "$MNT/$top" "$mark" "$DQ" || exit 1
 		if lo_done "$mark" backup; then
-			lo_verify "$MNT/bak.qcow2" "$(cat "$W/bak_mark")" "$DQB" || exit 1
+			lo_verify "$MNT/bak.qcow2" "$(cat "$W/bak_mark")" "$DQB" --ro || exit 1
 		fi
 		echo "lost $lo_plost"
 	) || res=1
@@ -202,7 +202,7 @@ if [ $setup_rc = 4 ]; then
 	ktap_skip "every file and the live chain at every crash point" "no log"
 	ktap_finish
 fi
-[ $setup_rc = 0 ] || ktap_fail "setup" "RAM disks"
+[ $setup_rc = 0 ] || { ktap_fail "setup" "RAM disks"; ktap_finish; }
 ktap_print "seed $CRASH_SEED, $LO_OPS operations per phase, cluster $CRASH_CLUSTER," \
 	"size $CRASH_SIZE, at most ${CRASH_POINTS/#0/all} points + $CRASH_RANDOM random"
 ktap_run "record snapshot, merge and backup of a written device" lo_record

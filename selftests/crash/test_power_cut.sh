@@ -15,7 +15,7 @@ if [ $setup_rc = 4 ]; then
 	ktap_skip "the recorded image is clean at the end" "no log"
 	ktap_finish
 fi
-[ $setup_rc = 0 ] || ktap_fail "setup" "RAM disks"
+[ $setup_rc = 0 ] || { ktap_fail "setup" "RAM disks"; ktap_finish; }
 ktap_print "seed $CRASH_SEED, $CRASH_OPS operations per phase, cluster $CRASH_CLUSTER," \
 	"size $CRASH_SIZE, at most ${CRASH_POINTS/#0/all} points + $CRASH_RANDOM random"
 ktap_run "record a mixed workload" cr_record
