@@ -67,25 +67,6 @@ static int message(const char *name, const char *op, const char *tag,
 	return -1;
 }
 
-static int run_wait(char *const argv[])
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return err_errno("fork");
-	if (pid == 0) {
-		execvp(argv[0], argv);
-		fprintf(stderr, PROG ": cannot run %s: %s\n", argv[0],
-			strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return err_errno("waitpid");
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
 /* 1 when device @name is suspended, 0 when active, -1 on error. */
 static int dm_suspended(const char *name)
 {
@@ -133,7 +114,7 @@ static int revert_suspended(const char *name, const char *tag)
 	if (lt.ro)
 		return err("snapshot revert: %s is read-only", name), 1;
 	holder_stop(name);
-	if (run_wait(argv)) {
+	if (live_run(argv)) {
 		err("snapshot revert: qemu-img could not revert %s to '%s' (no "
 		    "such snapshot?): %s unchanged, still suspended", lt.image,
 		    tag, name);
@@ -175,7 +156,7 @@ static int revert(const char *image, const char *tag)
 	}
 	if (stat(image, &st) || !S_ISREG(st.st_mode))
 		return err("snapshot revert: %s is not an image file", image), 1;
-	if (run_wait(argv))
+	if (live_run(argv))
 		return err("snapshot revert: qemu-img could not revert %s to "
 			   "'%s' (attached elsewhere, or no such snapshot?)",
 			   image, tag), 1;
