@@ -90,20 +90,37 @@ cr_label() {			# what made mark $1, if not the workload
 	awk -v m="$1" '$1 == m { print " = " $2 }' "$W/labels" 2>/dev/null
 }
 
+# The recorded ext4 (RAM disk under dm-log-writes, mounted at $MNT) with
+# an empty img.qcow2, and the log's "start" mark.
+cr_record_start() {
+	local sz
+	sz=$(blockdev --getsz /dev/ram0) || return 1
+	dmsetup create "$LW" --table "0 $sz log-writes /dev/ram0 /dev/ram1" || return 1
+	mkfs.ext4 -q -F -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 "/dev/mapper/$LW" || return 1
+	mount -o noatime "/dev/mapper/$LW" "$MNT" || return 1
+	qemu-img create -q -f qcow2 -o cluster_size="$CRASH_CLUSTER" "$MNT/img.qcow2" \
+		"$CRASH_SIZE" || return 1
+	sync -f "$MNT/img.qcow2" || return 1
+	dmsetup message "$LW" 0 mark start
+}
+
+# End the recording: unmount, $W/list from the log, a summary line.
+cr_record_finish() {
+	umount "$MNT" || return 1
+	dmsetup remove "$LW" || return 1
+	lwlog list /dev/ram1 > "$W/list" || return 1
+	echo "recorded in ${SECONDS}s; log: $(wc -l < "$W/list") entries," \
+	     "$(grep -c ' [^ ]*[FU][^ ]* ' "$W/list") flush/FUA," \
+	     "$(grep -c ' M ' "$W/list") marks; history: $(wc -l < "$W/hist") operations"
+}
+
 # Record: mkfs, image, workload phase 1, internal snapshot by qemu-img
 # (later writes copy on write), workload phase 2, then phase 3: snapshots
 # created and deleted online by dm-qcow2 between bursts of the workload.
 # Writes $W/list (lwlog list).
 cr_record() {
-	local dev sz
-	sz=$(blockdev --getsz /dev/ram0) || return 1
-	dmsetup create "$LW" --table "0 $sz log-writes /dev/ram0 /dev/ram1" || return 1
-	mkfs.ext4 -q -F -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 "/dev/mapper/$LW" || return 1
-	mount -o noatime "/dev/mapper/$LW" "$MNT" || return 1
-	qemu-img create -q -f qcow2 -o cluster_size=$CRASH_CLUSTER "$MNT/img.qcow2" \
-		"$CRASH_SIZE" || return 1
-	sync -f "$MNT/img.qcow2" || return 1
-	dmsetup message "$LW" 0 mark start || return 1
+	local dev
+	cr_record_start || return 1
 
 	dev=$(cr_attach "$MNT/img.qcow2") || return 1
 	"$CRASH_IO" work "$dev" "$W/hist" --lw "$LW" --seed "$CRASH_SEED" \
@@ -123,12 +140,7 @@ cr_record() {
 	qcow2-dm detach "$DQ" || return 1
 	cr_mark after-detach-2 || return 1
 	cr_record_snapshots || return 1
-	umount "$MNT" || return 1
-	dmsetup remove "$LW" || return 1
-	lwlog list /dev/ram1 > "$W/list" || return 1
-	echo "recorded in ${SECONDS}s; log: $(wc -l < "$W/list") entries," \
-	     "$(grep -c ' [^ ]*[FU][^ ]* ' "$W/list") flush/FUA," \
-	     "$(grep -c ' M ' "$W/list") marks; history: $(wc -l < "$W/hist") operations"
+	cr_record_finish
 }
 
 # Phase 3: internal snapshots created and deleted by dm-qcow2 itself,

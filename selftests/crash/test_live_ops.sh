@@ -50,18 +50,11 @@ lo_op() {
 }
 
 lo_record() {
-	local dev sz
-	sz=$(blockdev --getsz /dev/ram0) || return 1
-	dmsetup create "$LW" --table "0 $sz log-writes /dev/ram0 /dev/ram1" || return 1
-	mkfs.ext4 -q -F -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 "/dev/mapper/$LW" || return 1
-	mount -o noatime "/dev/mapper/$LW" "$MNT" || return 1
-	qemu-img create -q -f qcow2 -o cluster_size="$CRASH_CLUSTER" "$MNT/img.qcow2" \
-		"$CRASH_SIZE" || return 1
-	sync -f "$MNT/img.qcow2" || return 1
+	local dev
 	: > "$W/labels"
 	echo "0 img.qcow2" > "$W/tops"
 	: > "$W/ends"
-	dmsetup message "$LW" 0 mark start || return 1
+	cr_record_start || return 1
 
 	dev=$(cr_attach "$MNT/img.qcow2") || return 1
 	lo_work "$dev" "$CRASH_SEED" || return 1
@@ -75,12 +68,7 @@ lo_record() {
 	lo_work "$dev" "$((CRASH_SEED + 300))" || return 1
 	qcow2-dm detach "$DQ" || return 1
 	cr_mark after-detach || return 1
-	umount "$MNT" || return 1
-	dmsetup remove "$LW" || return 1
-	lwlog list /dev/ram1 > "$W/list" || return 1
-	echo "recorded in ${SECONDS}s; log: $(wc -l < "$W/list") entries," \
-	     "$(grep -c ' [^ ]*[FU][^ ]* ' "$W/list") flush/FUA," \
-	     "$(grep -c ' M ' "$W/list") marks; history: $(wc -l < "$W/hist") operations"
+	cr_record_finish
 }
 
 lo_top() {			# the chain's top from mark cN on
