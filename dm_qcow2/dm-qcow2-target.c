@@ -486,6 +486,9 @@ static void qcow2_work(struct work_struct *work)
 	u64 len = bio->bi_iter.bi_size;
 	int ret;
 
+	/* dirty bitmaps: before the data can change (a superset is fine) */
+	if (op_is_write(bio_op(bio)))
+		qcow2_bitmaps_mark(io->qt->q, pos, len);
 	if ((bio_op(bio) == REQ_OP_READ || bio_op(bio) == REQ_OP_WRITE) &&
 	    len && pos < io->qt->q->size && len <= io->qt->q->size - pos &&
 	    try_aio(io, bio, pos, len))
@@ -607,6 +610,11 @@ static int qcow2_message(struct dm_target *ti, unsigned int argc, char **argv,
 
 	if (argc >= 1 && !strcmp(argv[0], "snapshot"))
 		return snapshot_message(qt, argc - 1, argv + 1, result, maxlen);
+	if (argc == 2 && !strcmp(argv[0], "bitmap") &&
+	    !strcmp(argv[1], "list")) {
+		qcow2_bitmaps_list(qt->q, result, maxlen);
+		return 1;	/* result text for dmsetup */
+	}
 	DMERR_LIMIT("%s: unknown message '%s'", qt->q->path,
 		    argc ? argv[0] : "");
 	return -EINVAL;
@@ -653,6 +661,21 @@ static void qcow2_postsuspend(struct dm_target *ti)
 	flush_workqueue(qt->wq);
 	if (qcow2_flush(qt->q))
 		DMERR("%s: flushing metadata on suspend failed", qt->q->path);
+	else
+		qcow2_bitmaps_store(qt->q);	/* left in use if it fails */
+}
+
+/* Dirty bitmaps stored at the suspend are in use again before writes. */
+static int qcow2_preresume(struct dm_target *ti)
+{
+	struct qcow2_target *qt = ti->private;
+
+	if (qcow2_bitmaps_resume(qt->q)) {
+		DMERR("%s: dirty bitmaps cannot be marked in use (or the image changed under this table): not resuming",
+		      qt->q->path);
+		return -EIO;
+	}
+	return 0;
 }
 
 static int qcow2_iterate_devices(struct dm_target *ti,
@@ -675,7 +698,7 @@ static void qcow2_io_hints(struct dm_target *ti, struct queue_limits *limits)
 
 static struct target_type qcow2_target = {
 	.name = "qcow2",
-	.version = {1, 1, 0},
+	.version = {1, 2, 0},
 	.module = THIS_MODULE,
 	.ctr = qcow2_ctr,
 	.dtr = qcow2_dtr,
@@ -684,6 +707,7 @@ static struct target_type qcow2_target = {
 	.message = qcow2_message,
 	.status = qcow2_status,
 	.postsuspend = qcow2_postsuspend,
+	.preresume = qcow2_preresume,
 	.iterate_devices = qcow2_iterate_devices,
 	.io_hints = qcow2_io_hints,
 };

@@ -452,6 +452,7 @@ int qcow2_open_image(struct qcow2 *q, const char *path, bool ro,
 	mutex_init(&q->lock);
 	mutex_init(&q->zlock);
 	mutex_init(&q->flush_lock);
+	spin_lock_init(&q->bm_lock);
 	init_waitqueue_head(&q->flush_wq);
 	INIT_LIST_HEAD(&q->inflight);
 	INIT_LIST_HEAD(&q->deferred);
@@ -558,6 +559,7 @@ void qcow2_close_image(struct qcow2 *q)
 	}
 	qcow2_compress_free(q);
 	qcow2_snap_free(q);
+	qcow2_bitmaps_free(q);
 	kvfree(q->l1);
 	kvfree(q->rt);
 	q->l1 = NULL;
@@ -569,57 +571,9 @@ void qcow2_close_image(struct qcow2 *q)
 	q->path = NULL;
 }
 
-/* Mark every persistent bitmap "in use" so QEMU knows it is stale. */
-static int mark_bitmaps_in_use(struct qcow2 *q)
-{
-	u64 fsize = qcow2_file_size(q->file);
-	size_t bytes, off = 0;
-	u32 i;
-	u8 *dir;
-	int ret;
-
-	if (!q->nb_bitmaps)
-		return 0;
-	if (q->bitmap_dir_size > (64U << 20) || q->bitmap_dir_size < 24 ||
-	    q->bitmap_dir_offset % 512 || q->bitmap_dir_offset >= fsize ||
-	    q->bitmap_dir_size > fsize - q->bitmap_dir_offset) {
-		qcow2_err(q, "bitmap directory invalid");
-		return -EINVAL;
-	}
-	bytes = round_up(q->bitmap_dir_size, 512);
-	dir = qcow2_alloc_buf(bytes);
-	if (!dir)
-		return -ENOMEM;
-	/* the directory may end the file short of a whole sector */
-	if (qcow2_file_io(q->file, dir, bytes, q->bitmap_dir_offset, false) <
-	    (ssize_t)q->bitmap_dir_size) {
-		ret = -EIO;
-		goto out;
-	}
-	for (i = 0; i < q->nb_bitmaps; i++) {
-		u32 name, extra;
-
-		if (off + 24 > q->bitmap_dir_size) {
-			ret = -EINVAL;
-			goto out;
-		}
-		extra = get_unaligned_be32(dir + off + 20);
-		name = get_unaligned_be16(dir + off + 18);
-		put_unaligned_be32(get_unaligned_be32(dir + off + 12) | 1,
-				   dir + off + 12);
-		off += round_up(24 + (size_t)extra + name, 8);
-	}
-	ret = qcow2_file_rw(q, q->file, dir, bytes, q->bitmap_dir_offset, true);
-out:
-	if (ret)
-		qcow2_err(q, "cannot mark persistent bitmaps in use: %d", ret);
-	kvfree(dir);
-	return ret;
-}
-
 /*
- * Before the first write: persistent bitmaps become "in use" (they would
- * otherwise silently miss our writes) and unknown autoclear bits are
+ * Before the first write: persistent bitmaps are loaded to be tracked and
+ * become "in use" (qcow2-bitmap.c) and unknown autoclear bits are
  * cleared, as the specification asks of a writer that ignores them.
  */
 int qcow2_update_header_for_write(struct qcow2 *q)
@@ -631,7 +585,7 @@ int qcow2_update_header_for_write(struct qcow2 *q)
 	if (q->version < 3 || q->header_updated)
 		return 0;
 	if (q->autoclear & QCOW2_AUTOCLEAR_BITMAPS) {
-		ret = mark_bitmaps_in_use(q);
+		ret = qcow2_bitmaps_open(q);
 		if (ret)
 			return ret;
 	}

@@ -16,6 +16,7 @@
 #include <linux/uio.h>
 #include <linux/ratelimit.h>
 #include <linux/bvec.h>
+#include <linux/spinlock.h>
 
 #define DM_MSG_PREFIX "qcow2"
 
@@ -103,6 +104,18 @@ struct qcow2_deferred {
 	bool punch;
 };
 
+/* A persistent dirty bitmap tracked in memory (qcow2-bitmap.c). */
+struct qcow2_bitmap {
+	u32 dir_off;		/* its entry in q->bm_dir */
+	u32 gran_bits;
+	u64 nbits;
+	size_t bytes;
+	u32 table_size;
+	u64 table_offset;
+	u64 *table;		/* CPU byte order */
+	u8 *bits;		/* QEMU's layout: bit i is byte i / 8, 1 << i % 8 */
+};
+
 /* A guest cluster whose allocation (or copy-on-write) is in flight. */
 struct qcow2_inflight {
 	struct list_head list;
@@ -152,6 +165,18 @@ struct qcow2 {
 	u32 nb_bitmaps;
 	u64 bitmap_dir_offset, bitmap_dir_size;
 	bool header_updated;		/* autoclear/bitmaps written once */
+	/*
+	 * Read-write images only: the directory as read (flags kept up to
+	 * date) and the bitmaps tracked. bm_lock protects their bits; the
+	 * rest changes at open, suspend and resume, with no request in
+	 * flight, under q->lock.
+	 */
+	u8 *bm_dir;
+	size_t bm_dir_bytes;
+	struct qcow2_bitmap *bm;
+	u32 nr_bm;
+	spinlock_t bm_lock;
+	bool bm_stored;			/* stored, in-use flags clear on disk */
 
 	/* tables held in memory (CPU byte order), protected by lock */
 	u32 l1_size;
@@ -323,6 +348,15 @@ unsigned int qcow2_snapshot_list(struct qcow2 *q, char *result,
 				 unsigned int maxlen);
 int qcow2_snapshot_create(struct qcow2 *q, const char *tag);
 int qcow2_snapshot_delete(struct qcow2 *q, const char *key);
+
+/* qcow2-bitmap.c */
+int qcow2_bitmaps_open(struct qcow2 *q);
+void qcow2_bitmaps_free(struct qcow2 *q);
+void qcow2_bitmaps_mark(struct qcow2 *q, u64 pos, u64 len);
+int qcow2_bitmaps_store(struct qcow2 *q);
+int qcow2_bitmaps_resume(struct qcow2 *q);
+unsigned int qcow2_bitmaps_list(struct qcow2 *q, char *result,
+				unsigned int maxlen);
 
 /* qcow2-compress.c */
 int qcow2_decompress(struct qcow2 *q, u64 entry);
