@@ -4,15 +4,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "chain.h"
 #include "commands.h"
 #include "dm.h"
 #include "holder.h"
-#include "kmsg.h"
 #include "table.h"
+#include "live.h"
 #include "util.h"
 
 #define TABLE_MAX	(CHAIN_MAX * (PATH_MAX + 16) + 256)
@@ -95,43 +94,6 @@ static int parse_args(int argc, char **argv, struct attach_opts *o)
 	return 0;
 }
 
-static void remove_device(const char *name)
-{
-	char *rm[] = { "dmsetup", "remove", (char *)name, NULL };
-
-	dm_run(rm, NULL, 0, 0);
-}
-
-static int create_device(const char *name, const char *table, bool ro)
-{
-	char *create[] = { "dmsetup", "create", (char *)name, "--table",
-			   (char *)table, ro ? "--readonly" : NULL, NULL };
-	char *mknodes[] = { "dmsetup", "mknodes", (char *)name, NULL };
-	char node[256];
-	struct stat st;
-	int kfd = kmsg_open();
-
-	if (dm_run(create, NULL, 0, 0) != 0) {
-		err("%s: the kernel refused the table", name);
-		if (!kmsg_report(kfd, name))
-			err("%s: no reason logged: is the dm-qcow2 module loaded "
-			    "(dmsetup targets)?", name);
-		if (dm_exists(name) == 1)
-			remove_device(name);
-		return -1;
-	}
-	if (kfd >= 0)
-		close(kfd);
-	dm_run(mknodes, NULL, 0, 1);
-	snprintf(node, sizeof(node), "/dev/mapper/%s", name);
-	if (stat(node, &st) || !S_ISBLK(st.st_mode)) {
-		err("%s: device created but %s is missing", name, node);
-		remove_device(name);
-		return -1;
-	}
-	return 0;
-}
-
 int cmd_attach(int argc, char **argv)
 {
 	static char table[TABLE_MAX];
@@ -154,7 +116,7 @@ int cmd_attach(int argc, char **argv)
 		return 1;
 	if (table_build(&c, o.ro, o.cache_mb, table, sizeof(table)))
 		goto close_chain;
-	if (create_device(o.name, table, o.ro))
+	if (live_create_device(o.name, table, o.ro))
 		goto close_chain;
 	if (holder_start(o.name, &c))
 		goto remove_dev;
@@ -162,7 +124,7 @@ int cmd_attach(int argc, char **argv)
 	printf("/dev/mapper/%s\n", o.name);
 	return 0;
 remove_dev:
-	remove_device(o.name);
+	live_remove_device(o.name);
 close_chain:
 	chain_close(&c);
 	return 1;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* qcow2-dm snapshot NAME create|delete|list TAG, snapshot IMAGE|NAME revert TAG */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -67,39 +68,11 @@ static int message(const char *name, const char *op, const char *tag,
 	return -1;
 }
 
-/* 1 when device @name is suspended, 0 when active, -1 on error. */
-static int dm_suspended(const char *name)
-{
-	char *argv[] = { "dmsetup", "info", "-c", "--noheadings", "-o",
-			 "suspended", (char *)name, NULL };
-	char out[64];
-
-	if (dm_run(argv, out, sizeof(out), 0))
-		return err("%s: dmsetup info failed", name);
-	return !strncmp(out, "Suspended", 9);
-}
-
-/*
- * The old table's view of the image is stale once qemu-img reverted it:
- * when no table of the reverted image can be loaded, load one that fails
- * every request, so that a resume can never let the old one write.
- */
-static void fence(const char *name, uint64_t sectors)
-{
-	char table[64];
-
-	snprintf(table, sizeof(table), "0 %llu error",
-		 (unsigned long long)sectors);
-	if (live_dm("reload", name, table))
-		err("snapshot revert: %s: DO NOT RESUME it: its table no longer "
-		    "matches the image; run 'dmsetup remove %s'", name, name);
-}
-
 /*
  * Revert a suspended device. At suspend the target completed every bio
- * and wrote back its metadata, and it sends nothing while suspended;
- * qemu-img reverts the image under its own locks, then a fresh table is
- * loaded that reads the reverted metadata. The old table (clean caches:
+ * and wrote back its metadata and dirty bitmaps, and it sends nothing
+ * while suspended; qemu-img reverts the image under its own locks, then a
+ * fresh table is loaded that reads the reverted metadata. The old table (clean caches:
  * its last flush writes nothing) goes at the user's resume, and the bios
  * queued meanwhile go to the new one.
  */
@@ -108,27 +81,28 @@ static int revert_suspended(const char *name, const char *tag)
 	static struct live_table lt;
 	char *argv[] = { "qemu-img", "snapshot", "-a", (char *)tag,
 			 lt.image, NULL };
+	bool failed;
 
 	if (live_get(name, &lt))
 		return 1;
 	if (lt.ro)
 		return err("snapshot revert: %s is read-only", name), 1;
 	holder_stop(name);
-	if (live_run(argv)) {
-		err("snapshot revert: qemu-img could not revert %s to '%s' (no "
-		    "such snapshot?): %s unchanged, still suspended", lt.image,
-		    tag, name);
-		if (live_hold(name, lt.image))
-			err("snapshot revert: %s: could not lock %s again",
-			    name, lt.image);
-		return 1;
-	}
+	failed = live_run(argv) != 0;
+	/*
+	 * A fresh table either way: even a failed qemu-img may have rewritten
+	 * the bitmap directory, which the old table would write again.
+	 */
 	if (sync_path(lt.image) || live_load(name, lt.image, NULL, lt.cache_mb)) {
-		fence(name, lt.sectors);
-		return err("snapshot revert: %s was reverted but %s could not be "
-			   "reloaded on it: detach %s and attach the image again",
-			   lt.image, name, name), 1;
+		live_fence(name, lt.sectors);
+		return err("snapshot revert: %s could not be reloaded on %s: "
+			   "detach %s and attach the image again", name,
+			   lt.image, name), 1;
 	}
+	if (failed)
+		return err("snapshot revert: qemu-img could not revert %s to "
+			   "'%s' (no such snapshot?): %s unchanged, still "
+			   "suspended", lt.image, tag, name), 1;
 	fprintf(stderr, PROG ": snapshot revert: %s reverted to '%s'; %s stays "
 		"suspended until 'dmsetup resume %s'\n", lt.image, tag, name,
 		name);
@@ -144,7 +118,7 @@ static int revert(const char *image, const char *tag)
 	int susp;
 
 	if (valid_dm_name(image) && dm_exists(image) == 1) {
-		susp = dm_suspended(image);
+		susp = live_suspended(image);
 		if (susp < 0)
 			return 1;
 		if (!susp)

@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "dm.h"
 #include "holder.h"
+#include "kmsg.h"
 #include "live.h"
 #include "qcow2.h"
 #include "table.h"
@@ -200,5 +202,69 @@ int live_switch(const char *name, const char *newp,
 	if (live_dm("resume", name, NULL))
 		return err("%s: resume failed after the reload: the device is suspended with %s loaded; run 'dmsetup resume %s'",
 			   name, newp, name);
+	return 0;
+}
+
+/*
+ * The old table's view of the image is stale once qemu-img changed it:
+ * when no table of the changed image can be loaded, load one that fails
+ * every request, so that a resume can never let the old one write.
+ */
+void live_fence(const char *name, uint64_t sectors)
+{
+	char table[64];
+
+	snprintf(table, sizeof(table), "0 %llu error",
+		 (unsigned long long)sectors);
+	if (live_dm("reload", name, table))
+		err("%s: DO NOT RESUME it: its table no longer matches the "
+		    "image; run 'dmsetup remove %s'", name, name);
+}
+
+int live_suspended(const char *name)
+{
+	char *argv[] = { "dmsetup", "info", "-c", "--noheadings", "-o",
+			 "suspended", (char *)name, NULL };
+	char out[64];
+
+	if (dm_run(argv, out, sizeof(out), 0))
+		return err("%s: dmsetup info failed", name);
+	return !strncmp(out, "Suspended", 9);
+}
+
+void live_remove_device(const char *name)
+{
+	char *rm[] = { "dmsetup", "remove", (char *)name, NULL };
+
+	dm_run(rm, NULL, 0, 0);
+}
+
+int live_create_device(const char *name, const char *table, bool ro)
+{
+	char *create[] = { "dmsetup", "create", (char *)name, "--table",
+			   (char *)table, ro ? "--readonly" : NULL, NULL };
+	char *mknodes[] = { "dmsetup", "mknodes", (char *)name, NULL };
+	char node[256];
+	struct stat st;
+	int kfd = kmsg_open();
+
+	if (dm_run(create, NULL, 0, 0) != 0) {
+		err("%s: the kernel refused the table", name);
+		if (!kmsg_report(kfd, name))
+			err("%s: no reason logged: is the dm-qcow2 module loaded "
+			    "(dmsetup targets)?", name);
+		if (dm_exists(name) == 1)
+			live_remove_device(name);
+		return -1;
+	}
+	if (kfd >= 0)
+		close(kfd);
+	dm_run(mknodes, NULL, 0, 1);
+	snprintf(node, sizeof(node), "/dev/mapper/%s", name);
+	if (stat(node, &st) || !S_ISBLK(st.st_mode)) {
+		err("%s: device created but %s is missing", name, node);
+		live_remove_device(name);
+		return -1;
+	}
 	return 0;
 }

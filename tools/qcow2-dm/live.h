@@ -47,6 +47,18 @@ int live_load(const char *name, const char *image, const char *backing,
 	      uint64_t cache_mb);
 int live_rollback(const char *name, const struct live_table *lt);
 
+/* dmsetup create @name (and its node) with @table; the kernel's reason. */
+int live_create_device(const char *name, const char *table, bool ro);
+
+/* dmsetup remove @name. */
+void live_remove_device(const char *name);
+
+/* 1 when device @name is suspended, 0 when active, -1 on error. */
+int live_suspended(const char *name);
+
+/* Load an "error" table into suspended @name: its image changed under it. */
+void live_fence(const char *name, uint64_t sectors);
+
 /* Suspend, switch the device onto overlay @newp of its image, resume. */
 int live_switch(const char *name, const char *newp,
 		const struct live_table *lt);
