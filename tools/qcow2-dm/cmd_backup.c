@@ -8,8 +8,17 @@
  * then the overlay is merged back online. Whatever happens to the copy
  * (failure, SIGINT, SIGTERM), the overlay is merged back before exit, so
  * the backup holds nothing once it returns.
+ *
+ * With --bitmap B the image's persistent dirty bitmap B (dm-qcow2 tracks
+ * it) starts again at the frozen instant once the copy is durable: it is
+ * cleared (or added) in the frozen image before the merge, and the merge
+ * (qemu-img commit) sets the bits of everything written during the backup.
+ * With --incremental PREV only the ranges B marks are copied, into OUT
+ * created as an overlay of PREV. A failed backup leaves B as it was, and
+ * the merge adds to it: never fewer bits than changes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,7 +29,10 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "holder.h"
+#include "incremental.h"
 #include "live.h"
+#include "qcow2.h"
 #include "util.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -29,6 +41,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " backup NAME OUT [--format qcow2|raw]\n"
+		"       " PROG " backup NAME OUT --bitmap B [--incremental PREV]\n"
 		"\n"
 		"Copy the content that the attached device NAME has at this instant\n"
 		"into the new file OUT (qcow2 by default, compressed clusters not\n"
@@ -39,6 +52,15 @@ static void usage(FILE *f)
 		"Prints the backup's path on success.\n"
 		"\n"
 		"  --format F   qcow2 (default) or raw\n"
+		"  --bitmap B   afterwards the image's dirty bitmap B (added if\n"
+		"               missing) records the changes made since this\n"
+		"               backup's instant, for the next --incremental one\n"
+		"  --incremental PREV\n"
+		"               OUT becomes a qcow2 overlay of PREV, the backup\n"
+		"               taken when B was last reset, holding only what B\n"
+		"               marks: the chain OUT -> PREV -> ... reads as the\n"
+		"               device did at this instant. Refused when B is\n"
+		"               missing or inconsistent (take a full one)\n"
 		"  -h, --help   this text\n");
 }
 
@@ -75,16 +97,25 @@ static int copy_out(const char *image, const char *out, const char *fmt)
 	return sync_path(out);
 }
 
-static int parse(int argc, char **argv, const char **name, const char **out,
-		 const char **fmt)
+struct backup_opts {
+	const char *name, *out, *fmt;
+	const char *bitmap, *prev;
+};
+
+static int parse(int argc, char **argv, struct backup_opts *o)
 {
+	const char **name = &o->name, **out = &o->out, **fmt = &o->fmt;
 	int i;
 
-	*name = *out = NULL;
+	memset(o, 0, sizeof(*o));
 	*fmt = "qcow2";
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--format") && i + 1 < argc)
 			*fmt = argv[++i];
+		else if (!strcmp(argv[i], "--bitmap") && i + 1 < argc)
+			o->bitmap = argv[++i];
+		else if (!strcmp(argv[i], "--incremental") && i + 1 < argc)
+			o->prev = argv[++i];
 		else if (argv[i][0] == '-')
 			return err("backup: unknown option '%s' (try --help)",
 				   argv[i]);
@@ -101,7 +132,64 @@ static int parse(int argc, char **argv, const char **name, const char **out,
 		return err("backup: --format is qcow2 or raw");
 	if (!valid_dm_name(*name))
 		return err("backup: invalid device name '%s'", *name);
+	if (o->prev && !o->bitmap)
+		return err("backup: --incremental needs --bitmap");
+	if (o->prev && strcmp(*fmt, "qcow2"))
+		return err("backup: an incremental backup is qcow2");
+	if (o->bitmap && (!o->bitmap[0] || strlen(o->bitmap) > 1023))
+		return err("backup: a bitmap name is 1 to 1023 bytes");
 	return 0;
+}
+
+/* Bitmap @b of the frozen @image: 0 read, 1 missing, -1 inconsistent. */
+static int read_bitmap(const char *image, const char *b,
+		       struct qcow2_bitmap *bm)
+{
+	struct qcow2_info info;
+	int fd = open(image, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return err_errno("backup: %s", image);
+	r = qcow2_read_info(fd, image, &info);
+	if (!r)
+		r = qcow2_bitmap_read(fd, image, &info, b, bm);
+	close(fd);
+	return r;
+}
+
+static int bitmap_op(const char *op, const char *image, const char *b)
+{
+	char *argv[] = { "qemu-img", "bitmap", (char *)op, (char *)image,
+			 (char *)b, NULL };
+
+	if (live_run(argv))
+		return err("backup: qemu-img bitmap %s %s failed", op, b);
+	return 0;
+}
+
+/*
+ * The copy is durable: bitmap @b of the frozen image restarts empty (the
+ * merge that follows marks what was written meanwhile). @state is what
+ * read_bitmap() returned.
+ */
+static int reset_bitmap(const char *name, const char *tmp, const char *image,
+			const char *b, int state)
+{
+	int r;
+
+	holder_stop(name);	/* qemu-img takes its own locks */
+	if (state == 0)
+		r = bitmap_op("--clear", image, b);
+	else if (state == 1)
+		r = bitmap_op("--add", image, b);
+	else
+		r = bitmap_op("--remove", image, b) ||
+		    bitmap_op("--add", image, b);
+	if (!r)
+		r = sync_path(image);
+	if (live_hold(name, tmp))
+		err("backup: %s: could not lock %s again", name, tmp);
+	return r;
 }
 
 static int tmp_path(const struct live_table *lt, char *tmp, size_t len)
@@ -115,8 +203,36 @@ static int tmp_path(const struct live_table *lt, char *tmp, size_t len)
 			(int)getpid());
 }
 
+/* The frozen image into OUT: all of it, or what the bitmap marks. */
+static int copy_frozen(const struct backup_opts *o, const char *tmp,
+		       const struct live_table *lt)
+{
+	struct qcow2_bitmap bm = { 0 };
+	int state = 1, r;
+
+	if (o->bitmap) {
+		state = read_bitmap(lt->image, o->bitmap, &bm);
+		if (o->prev && state)
+			return err("backup: %s has no consistent bitmap '%s': "
+				   "take a full backup with --bitmap %s first",
+				   lt->image, o->bitmap, o->bitmap);
+	}
+	if (o->prev)
+		r = incremental_copy(o->name, lt->image, lt->sectors << 9, &bm,
+				     o->prev, o->out, &stop_signal);
+	else
+		r = copy_out(lt->image, o->out, o->fmt);
+	free(bm.bits);
+	if (!r && o->prev)
+		r = sync_path(o->out);
+	if (!r && o->bitmap)
+		r = reset_bitmap(o->name, tmp, lt->image, o->bitmap, state);
+	return r;
+}
+
 int cmd_backup(int argc, char **argv)
 {
+	struct backup_opts o;
 	const char *name, *out, *fmt;
 	char tmp[PATH_MAX];
 	struct live_table lt;
@@ -128,10 +244,16 @@ int cmd_backup(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (parse(argc, argv, &name, &out, &fmt))
+	if (parse(argc, argv, &o))
 		return 2;
+	name = o.name;
+	out = o.out;
+	fmt = o.fmt;
 	if (live_get(name, &lt))
 		return 1;
+	if (o.bitmap && lt.ro)
+		return err("backup: %s is read-only: it has no dirty bitmaps to "
+			   "follow", name), 1;
 	if (!stat(out, &st) || errno != ENOENT)
 		return err("backup: %s already exists", out), 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -148,7 +270,7 @@ int cmd_backup(int argc, char **argv)
 	}
 	fprintf(stderr, PROG ": backup: %s frozen at this instant, copying it to %s\n",
 		lt.image, out);
-	r = copy_out(lt.image, out, fmt);
+	r = copy_frozen(&o, tmp, &lt);
 	if (live_merge(name, true)) {
 		err("backup: merging %s back failed: %s still runs on it; run '"
 		    PROG " merge %s'", tmp, name, name);

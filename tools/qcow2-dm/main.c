@@ -31,8 +31,10 @@ static void usage(FILE *f)
 		"  snapshot NAME --external NEW.qcow2\n"
 		"                  switch the live device onto a new overlay\n"
 		"  merge NAME      commit the top image into its backing file, online\n"
-		"  backup NAME OUT [--format qcow2|raw]\n"
+		"  backup NAME OUT [--format qcow2|raw] [--bitmap B [--incremental PREV]]\n"
 		"                  point-in-time copy of the live device into OUT\n"
+		"  bitmap NAME list|add|remove|clear [BITMAP]\n"
+		"                  persistent dirty bitmaps of an attached device\n"
 		"\n"
 		"'" PROG " COMMAND --help' describes each command.\n");
 }
@@ -69,6 +71,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "backup"))
 		return cmd_backup(argc - 1, argv + 1);
+	if (!strcmp(cmd, "bitmap"))
+		return cmd_bitmap(argc - 1, argv + 1);
 	if (!strcmp(cmd, "merge"))
 		return cmd_merge(argc - 1, argv + 1);
 	if (!strcmp(cmd, "hold"))

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,6 +18,11 @@
 #define HDR_V3_MIN_LEN		104
 #define EXT_END			0x00000000u
 #define EXT_BACKING_FMT		0xe2792acau
+#define EXT_BITMAPS		0x23852875u
+#define AUTOCLEAR_BITMAPS	(1ull << 0)
+#define BME_IN_USE		(1u << 0)
+#define BME_OFFSET_MASK		0x00fffffffffffe00ull
+#define BME_MAX_BYTES		(256ull << 20)
 #define EXT_AREA_MAX		65536	/* extensions must end in cluster 0 */
 #define INCOMPAT_DIRTY		(1ull << 0)
 
@@ -116,6 +122,16 @@ static int read_extensions(int fd, const char *path, uint64_t start,
 					   path);
 			info->backing_fmt[len] = '\0';
 		}
+		if (type == EXT_BITMAPS && len >= 24) {
+			unsigned char b[24];
+
+			if (read_full(fd, b, sizeof(b), off + 8))
+				return err("%s: cannot read the bitmaps extension",
+					   path);
+			info->nb_bitmaps = be32(b);
+			info->bitmap_dir_size = be64(b + 8);
+			info->bitmap_dir_offset = be64(b + 16);
+		}
 		off += 8 + (((uint64_t)len + 7) & ~7ull);
 	}
 	return 0;
@@ -150,6 +166,7 @@ int qcow2_read_info(int fd, const char *path, struct qcow2_info *info)
 		if (r)
 			return err("%s: truncated qcow2 v3 header", path);
 		info->incompatible = be64(h + 72);
+		info->autoclear = be64(h + 88);
 		ext_start = be32(h + 100);
 		if (ext_start < HDR_V3_MIN_LEN || ext_start % 8)
 			return err("%s: bad header_length %llu", path,
@@ -163,4 +180,106 @@ int qcow2_read_info(int fd, const char *path, struct qcow2_info *info)
 	if (read_backing_name(fd, path, h, info))
 		return -1;
 	return read_extensions(fd, path, ext_start, info);
+}
+
+/* Find directory entry @name in @dir (@len bytes, @nb entries): its offset. */
+static long find_bitmap(const unsigned char *dir, uint64_t len, uint32_t nb,
+			const char *name)
+{
+	uint64_t off = 0;
+	uint32_t i;
+
+	for (i = 0; i < nb; i++) {
+		uint32_t extra, nlen;
+
+		if (off + 24 > len)
+			return -2;
+		nlen = (uint32_t)dir[off + 18] << 8 | dir[off + 19];
+		extra = be32(dir + off + 20);
+		if (24 + (uint64_t)extra + nlen > len - off)
+			return -2;
+		if (nlen == strlen(name) &&
+		    !memcmp(dir + off + 24 + extra, name, nlen))
+			return (long)off;
+		off += (24 + (uint64_t)extra + nlen + 7) & ~7ull;
+	}
+	return -1;
+}
+
+static int read_bitmap_data(int fd, const char *path, const char *name,
+			    const unsigned char *e, uint64_t size,
+			    uint32_t cluster_bits, struct qcow2_bitmap *bm)
+{
+	uint64_t tsize = be32(e + 8), toff = be64(e), bytes, i;
+	uint64_t csize = (uint64_t)1 << cluster_bits;
+	unsigned char *table;
+
+	bm->gran_bits = e[17];
+	if (e[16] != 1 || bm->gran_bits < 9 || bm->gran_bits > 31)
+		return err("%s: bitmap '%s' is not a dirty bitmap QEMU can use",
+			   path, name);
+	bm->nbits = (size + ((uint64_t)1 << bm->gran_bits) - 1) >> bm->gran_bits;
+	bytes = (bm->nbits + 7) / 8;
+	if (bytes > BME_MAX_BYTES || tsize != (bytes + csize - 1) / csize)
+		return err("%s: bitmap '%s': table size does not match", path,
+			   name);
+	table = malloc(tsize * 8 + 1);
+	bm->bits = calloc(1, bytes + csize);
+	if (!table || !bm->bits)
+		goto fail;
+	if (read_full(fd, table, tsize * 8, toff))
+		goto fail;
+	for (i = 0; i < tsize; i++) {
+		uint64_t ent = be64(table + i * 8), off = ent & BME_OFFSET_MASK;
+
+		if (!off) {
+			if (ent & 1)
+				memset(bm->bits + i * csize, 0xff, csize);
+			continue;
+		}
+		if (read_full(fd, bm->bits + i * csize, csize, off) < 0)
+			goto fail;
+	}
+	free(table);
+	return 0;
+fail:
+	free(table);
+	free(bm->bits);
+	bm->bits = NULL;
+	return err("%s: cannot read bitmap '%s'", path, name);
+}
+
+int qcow2_bitmap_read(int fd, const char *path, const struct qcow2_info *info,
+		      const char *name, struct qcow2_bitmap *bm)
+{
+	uint64_t len = info->bitmap_dir_size;
+	unsigned char *dir;
+	long off;
+	int r;
+
+	memset(bm, 0, sizeof(*bm));
+	if (!info->nb_bitmaps || !(info->autoclear & AUTOCLEAR_BITMAPS))
+		return 1;
+	if (len < 24 || len > (64u << 20))
+		return err("%s: bitmap directory size invalid", path);
+	dir = malloc(len);
+	if (!dir)
+		return err("out of memory");
+	if (read_full(fd, dir, len, info->bitmap_dir_offset)) {
+		free(dir);
+		return err("%s: cannot read the bitmap directory", path);
+	}
+	off = find_bitmap(dir, len, info->nb_bitmaps, name);
+	if (off == -2)
+		r = err("%s: bitmap directory damaged", path);
+	else if (off < 0)
+		r = 1;
+	else if (be32(dir + off + 12) & BME_IN_USE)
+		r = err("%s: bitmap '%s' is inconsistent (in use: the image was "
+			"not closed cleanly, or is being written)", path, name);
+	else
+		r = read_bitmap_data(fd, path, name, dir + off, info->size,
+				     info->cluster_bits, bm);
+	free(dir);
+	return r;
 }
