@@ -12,8 +12,12 @@
 #   B  on ext.qcow2 -> img.qcow2
 #   op-merge      qcow2-dm merge (ext.qcow2 committed into img.qcow2)
 #   C  on img.qcow2
-#   op-backup     qcow2-dm backup to bak.qcow2
+#   op-backup     qcow2-dm backup --bitmap lo to bak.qcow2
 #   D  on img.qcow2
+# img.qcow2 carries an enabled dirty bitmap "lo" throughout: the target
+# stores it at each suspend, the backup resets it in the frozen image, so
+# every crash point also checks those writes (qemu-img check counts the
+# bitmap's clusters; the attach loads it, or finds it in use).
 # At every crash point (a spread of LO_WINDOW_POINTS of the flush/FUA and
 # random points inside each window, CRASH_POINTS of the others):
 #   - every image file that the user was told exists (before its
@@ -55,6 +59,9 @@ lo_record() {
 	echo "0 img.qcow2" > "$W/tops"
 	: > "$W/ends"
 	cr_record_start || return 1
+	# a dirty bitmap the target stores at every suspend, the backup resets
+	qemu-img bitmap --add "$MNT/img.qcow2" lo || return 1
+	sync -f "$MNT/img.qcow2" || return 1
 
 	dev=$(cr_attach "$MNT/img.qcow2") || return 1
 	lo_work "$dev" "$CRASH_SEED" || return 1
@@ -64,7 +71,7 @@ lo_record() {
 	lo_work "$dev" "$((CRASH_SEED + 200))" || return 1
 	cr_mark before-backup || return 1
 	tail -n 1 "$W/labels" | cut -d' ' -f1 > "$W/bak_mark"
-	lo_op backup - qcow2-dm backup "$DQ" "$MNT/bak.qcow2" || return 1
+	lo_op backup - qcow2-dm backup "$DQ" "$MNT/bak.qcow2" --bitmap lo || return 1
 	lo_work "$dev" "$((CRASH_SEED + 300))" || return 1
 	qcow2-dm detach "$DQ" || return 1
 	cr_mark after-detach || return 1
