@@ -494,12 +494,15 @@ def mutate(seed_dir, case, out):
         fn = rng.choices([m[0] for m in MUTATORS], [m[1] for m in MUTATORS])[0]
         try:
             d = fn(rng, img)
-        except (struct.error, ValueError, OverflowError):
+        except (struct.error, ValueError, OverflowError, OSError):
             d = None
         if d:
             done.append(d)
             img.f.flush()
-            img.reload()
+            try:
+                img.reload()
+            except struct.error:
+                break   # truncated inside the header: a case as it is
     img.f.close()
     return name, done
 
