@@ -57,6 +57,7 @@
 #define BME_ALL_ONES		1ULL
 #define BME_MAX_BYTES		(16U << 20)	/* bits of one bitmap in memory */
 #define BME_MAX_DIR		(64U << 20)
+#define BME_MAX_BITMAPS		65535		/* as QEMU */
 
 /* Fields of the directory entry at @e (validated to fit before use). */
 static u64 bme_table_offset(const u8 *e) { return get_unaligned_be64(e); }
@@ -102,6 +103,7 @@ static int read_dir(struct qcow2 *q)
 	if (q->bitmap_dir_size > BME_MAX_DIR || q->bitmap_dir_size < 24 ||
 	    q->bitmap_dir_offset % 512 || q->bitmap_dir_offset >= fsize ||
 	    q->bitmap_dir_size > fsize - q->bitmap_dir_offset ||
+	    q->nb_bitmaps > BME_MAX_BITMAPS ||
 	    q->nb_bitmaps > q->bitmap_dir_size / 24) {
 		qcow2_err(q, "bitmap directory invalid");
 		return -EINVAL;
@@ -246,8 +248,11 @@ static void load_one(struct qcow2 *q, u32 off)
 		kvfree(bm->table);
 		kvfree(bm->bits);
 	}
-	pr_warn("%s: %s: bitmap '%.*s' not tracked (%s): marked in use\n",
-		DM_MSG_PREFIX, q->path, (int)bme_name_len(e), bme_name(e), why);
+	/* the name comes from the image: escaped */
+	pr_warn_ratelimited("%s: %s: bitmap '%*pE' not tracked (%s): marked in use\n",
+			    DM_MSG_PREFIX, q->path,
+			    (int)min_t(u16, bme_name_len(e), 64), bme_name(e),
+			    why);
 }
 
 /* Write the directory with the in-use flag of tracked bitmaps @in_use. */
@@ -286,7 +291,7 @@ int qcow2_bitmaps_open(struct qcow2 *q)
 	ret = read_dir(q);
 	if (ret)
 		return ret;
-	q->bm = kcalloc(q->nb_bitmaps, sizeof(*q->bm), GFP_KERNEL);
+	q->bm = kvcalloc(q->nb_bitmaps, sizeof(*q->bm), GFP_KERNEL);
 	if (!q->bm)
 		return -ENOMEM;
 	mutex_lock(&q->lock);
@@ -311,7 +316,7 @@ void qcow2_bitmaps_free(struct qcow2 *q)
 		kvfree(q->bm[i].table);
 		kvfree(q->bm[i].bits);
 	}
-	kfree(q->bm);
+	kvfree(q->bm);
 	q->bm = NULL;
 	q->nr_bm = 0;
 	kvfree(q->bm_dir);
@@ -434,8 +439,7 @@ out:
 	kvfree(hdr);
 	kvfree(dir);
 	if (!same)
-		qcow2_err(q, "the bitmap directory changed under the device: "
-			  "not writing it; load a new table");
+		qcow2_err(q, "the bitmap directory changed under the device: not writing it; load a new table");
 	return same;
 }
 
