@@ -25,10 +25,12 @@
  * use and left so: never silently wrong.
  *
  * Store ordering: while its in-use flag is set on disk a bitmap's content
- * means nothing to a reader, so its table and data clusters are rewritten
- * in place; a range that was all zeros (no cluster) gets a new cluster;
- * refcounts are flushed and the file fsynced; only then is the directory
- * with the flags cleared written, and fsynced. A crash at any point leaves
+ * means nothing to a reader, so its data clusters are rewritten in place;
+ * a range that was all zeros (no cluster) gets a new cluster; refcounts
+ * are flushed and the file fsynced; then the table (rewritten in place:
+ * qemu-img check counts the references of a bitmap in use too, so it may
+ * only point at clusters whose refcount is durable), fsync; only then the
+ * directory with the flags cleared, fsync. A crash at any point leaves
  * every bitmap either in use or complete, at worst with a leaked cluster.
  * Clusters are only written in place if the image gives them a refcount
  * of exactly one, so a hostile table cannot make us overwrite a cluster
@@ -341,11 +343,12 @@ void qcow2_bitmaps_mark(struct qcow2 *q, u64 pos, u64 len)
 	spin_unlock(&q->bm_lock);
 }
 
-/* Under q->lock: data clusters and table of @bm, in place (see top). */
-static int store_one(struct qcow2 *q, struct qcow2_bitmap *bm, u8 *buf)
+/*
+ * Under q->lock: the data clusters of @bm, in place, and new ones (their
+ * refcount only in the cache yet) for ranges that had none.
+ */
+static int store_data(struct qcow2 *q, struct qcow2_bitmap *bm, u8 *buf)
 {
-	size_t tbytes = round_up((size_t)bm->table_size * 8, 512);
-	u8 *tbuf;
 	u32 i;
 	int ret;
 
@@ -372,7 +375,17 @@ static int store_one(struct qcow2 *q, struct qcow2_bitmap *bm, u8 *buf)
 		if (ret)
 			return ret;
 	}
-	tbuf = qcow2_alloc_buf(tbytes);
+	return 0;
+}
+
+/* Under q->lock, once its new clusters are durable and owned: the table. */
+static int store_table(struct qcow2 *q, struct qcow2_bitmap *bm)
+{
+	size_t tbytes = round_up((size_t)bm->table_size * 8, 512);
+	u8 *tbuf = qcow2_alloc_buf(tbytes);
+	u32 i;
+	int ret;
+
 	if (!tbuf)
 		return -ENOMEM;
 	for (i = 0; i < bm->table_size; i++)
@@ -463,10 +476,18 @@ int qcow2_bitmaps_store(struct qcow2 *q)
 	if (!dir_unchanged(q))
 		ret = -ESTALE;
 	for (i = 0; i < q->nr_bm && !ret; i++)
-		ret = store_one(q, &q->bm[i], buf);
-	/* new clusters' refcounts, then everything above, durable */
+		ret = store_data(q, &q->bm[i], buf);
+	/*
+	 * qemu-img check counts the references of bitmaps in use too: a
+	 * table may only point at new clusters once their data and
+	 * refcounts are durable (a crash in between leaks them).
+	 */
 	if (!ret)
 		ret = qcow2_flush_meta(q);
+	if (!ret)
+		ret = vfs_fsync(q->file, 0);
+	for (i = 0; i < q->nr_bm && !ret; i++)
+		ret = store_table(q, &q->bm[i]);
 	if (!ret)
 		ret = vfs_fsync(q->file, 0);
 	if (!ret)
