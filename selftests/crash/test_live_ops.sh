@@ -14,6 +14,9 @@
 #   C  on img.qcow2
 #   op-backup     qcow2-dm backup --bitmap lo to bak.qcow2
 #   D  on img.qcow2
+#   op-incremental  qcow2-dm backup --bitmap lo --incremental bak.qcow2
+#                 to inc.qcow2 (only what bitmap lo marks)
+#   E  on img.qcow2
 # img.qcow2 carries an enabled dirty bitmap "lo" throughout: the target
 # stores it at each suspend, the backup resets it in the frozen image, so
 # every crash point also checks those writes (qemu-img check counts the
@@ -28,7 +31,8 @@
 #     that is the chain from before the operation (the workload pauses
 #     during an operation, and none of them changes what that chain reads);
 #   - once the backup has completed, bak.qcow2 holds the content from the
-#     instant it was taken.
+#     instant it was taken; once the incremental one has, so does the
+#     chain inc.qcow2 -> bak.qcow2 (the bitmap missed no write of D).
 . "$(dirname "$0")/lib.sh"
 
 LO_OPS=${LO_OPS:-24}
@@ -73,6 +77,11 @@ lo_record() {
 	tail -n 1 "$W/labels" | cut -d' ' -f1 > "$W/bak_mark"
 	lo_op backup - qcow2-dm backup "$DQ" "$MNT/bak.qcow2" --bitmap lo || return 1
 	lo_work "$dev" "$((CRASH_SEED + 300))" || return 1
+	cr_mark before-incremental || return 1
+	tail -n 1 "$W/labels" | cut -d' ' -f1 > "$W/inc_mark"
+	lo_op incremental - qcow2-dm backup "$DQ" "$MNT/inc.qcow2" --bitmap lo \
+		--incremental "$MNT/bak.qcow2" || return 1
+	lo_work "$dev" "$((CRASH_SEED + 400))" || return 1
 	qcow2-dm detach "$DQ" || return 1
 	cr_mark after-detach || return 1
 	cr_record_finish
@@ -129,6 +138,7 @@ lo_point() {
 			case $base in
 			ext.qcow2) lo_done "$mark" external || continue ;;
 			bak.qcow2) lo_done "$mark" backup || continue ;;
+			inc.qcow2) lo_done "$mark" incremental || continue ;;
 			esac
 			lo_check "$f" || exit 1
 		done
@@ -136,6 +146,9 @@ lo_point() {
 		lo_verify "$MNT/$top" "$mark" "$DQ" || exit 1
 		if lo_done "$mark" backup; then
 			lo_verify "$MNT/bak.qcow2" "$(cat "$W/bak_mark")" "$DQB" --ro || exit 1
+		fi
+		if lo_done "$mark" incremental; then
+			lo_verify "$MNT/inc.qcow2" "$(cat "$W/inc_mark")" "$DQB" --ro || exit 1
 		fi
 		echo "lost $lo_plost"
 	) || res=1
@@ -174,9 +187,10 @@ lo_replay_all() {
 		lo_point "$point" "$mark" "$kind" || lo_errors=$((lo_errors + 1))
 	done < "$W/points"
 	echo "crash points tried: $lo_tried of $(wc -l < "$W/all_points")" \
-	     "($nop inside external snapshot, merge" \
-	     "or backup: $(grep -c ' op-external$' "$W/points")," \
-	     "$(grep -c ' op-merge$' "$W/points"), $(grep -c ' op-backup$' "$W/points"));" \
+	     "($nop inside external snapshot, merge, backup" \
+	     "or incremental: $(grep -c ' op-external$' "$W/points")," \
+	     "$(grep -c ' op-merge$' "$W/points"), $(grep -c ' op-backup$' "$W/points")," \
+	     "$(grep -c ' op-incremental$' "$W/points"));" \
 	     "errors $lo_errors; bytes lost $lo_lost; $((SECONDS - t0))s"
 	[ "$lo_errors" = 0 ] && [ "$lo_lost" = 0 ]
 }
