@@ -184,7 +184,7 @@ int holder_start(const char *name, const struct chain *c)
  * Has @pid exited, its files (and so its locks) closed? Not when its
  * command line reads empty: an exiting task loses its memory map, which
  * /proc/PID/cmdline reads, before it closes its files. A zombie has
- * closed them (nobody may reap it: PID 1 of the test VM does not).
+ * closed them, whether or not anybody reaps it.
  */
 static int exited(pid_t pid)
 {
