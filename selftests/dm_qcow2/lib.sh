@@ -143,3 +143,47 @@ dq_ext4_dir() {
 	mkdir -p "$mnt" && mount /dev/ram0 "$mnt" || return 1
 	dq_base_mount=$mnt
 }
+
+# Writer tests (backup, external snapshot, bitmaps) use the caller's pat,
+# NBLK, BLK and DEV: the pattern is NBLK blocks of BLK bytes, block i
+# being byte (i % 251) + 1, tagged "blk i".
+dq_make_pattern() {
+	python3 - "$pat" "$NBLK" "$BLK" <<'EOF'
+import sys
+path, n, bs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path, "wb") as f:
+    for i in range(n):
+        f.write((b"blk %08d " % i).ljust(bs, bytes([i % 251 + 1])))
+EOF
+}
+
+# dq_writer: the pattern onto $DEV block by block, each acknowledged
+# before the next
+dq_writer() {
+	local i
+	for i in $(seq 0 $((NBLK - 1))); do
+		dd if="$pat" of="$DEV" bs="$BLK" skip="$i" seek="$i" count=1 \
+			oflag=direct conv=notrunc status=none || return 1
+	done
+}
+
+# dq_prefix_of_pattern RAW WHAT: the first NBLK blocks of the raw file RAW
+# are blocks 0..k-1 of the pattern, then zeros (what WHAT held at an
+# instant while dq_writer ran over zeros)
+dq_prefix_of_pattern() {
+	python3 - "$1" "$pat" "$NBLK" "$BLK" "$2" <<'EOF'
+import sys
+img, pat, n, bs, what = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+a, p = open(img, "rb"), open(pat, "rb")
+k = None
+for i in range(n):
+    b, e = a.read(bs), p.read(bs)
+    if b == e and k is None:
+        continue
+    if b != bytes(bs):
+        sys.exit("block %d is neither the pattern nor zero" % i)
+    if k is None:
+        k = i
+print("%s holds the first %s of %d blocks" % (what, k if k is not None else n, n))
+EOF
+}

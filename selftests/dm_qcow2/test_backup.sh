@@ -19,43 +19,9 @@ disk=$WORK/disk.qcow2
 pat=$WORK/pattern
 dname=$(dq_name)
 
-# block i of the pattern: 64 KiB of byte (i % 251) + 1, tagged with i
-python3 - "$pat" $NBLK $BLK <<'EOF'
-import sys
-path, n, bs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-with open(path, "wb") as f:
-    for i in range(n):
-        f.write((b"blk %08d " % i).ljust(bs, bytes([i % 251 + 1])))
-EOF
+dq_make_pattern
 qemu-img create -q -f qcow2 "$disk" $SIZE
 qemu-io -c "write -P 0x11 32M 8M" "$disk" >/dev/null
-
-writer() {		# block by block, each acknowledged before the next
-	local i
-	for i in $(seq 0 $((NBLK - 1))); do
-		dd if="$pat" of="$DEV" bs=$BLK skip=$i seek=$i count=1 \
-			oflag=direct conv=notrunc status=none || return 1
-	done
-}
-
-# A copy: blocks 0..k-1 from the pattern, the rest still zero.
-prefix_of_pattern() {
-	python3 - "$1" "$pat" $NBLK $BLK <<'EOF'
-import sys
-img, pat, n, bs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-a, p = open(img, "rb"), open(pat, "rb")
-k = None
-for i in range(n):
-    b, e = a.read(bs), p.read(bs)
-    if b == e and k is None:
-        continue
-    if b != bytes(bs):
-        sys.exit("block %d is neither the pattern nor zero" % i)
-    if k is None:
-        k = i
-print("backup holds the first %s of %d blocks" % (k if k is not None else n, n))
-EOF
-}
 
 single_image() {
 	qcow2-dm info "$dname" | grep -qx "image: $disk" &&
@@ -69,7 +35,7 @@ nothing_left() {
 }
 
 dq_attach "$disk" "$dname" || ktap_print "attach failed"
-writer > "$WORK/writer.log" 2>&1 &
+dq_writer > "$WORK/writer.log" 2>&1 &
 wpid=$!
 sleep 1
 dq_step "backup while a writer runs" qcow2-dm backup "$dname" "$WORK/b1.qcow2"
@@ -82,7 +48,7 @@ dq_step "the device holds every write" cmp -n $((NBLK * BLK)) "$WORK/dev.raw" "$
 dq_step "the backup checks clean" dq_check_clean "$WORK/b1.qcow2"
 backup_content() {
 	qemu-img convert -O raw "$WORK/b1.qcow2" "$WORK/b1.raw" &&
-	prefix_of_pattern "$WORK/b1.raw" &&
+	dq_prefix_of_pattern "$WORK/b1.raw" "backup" &&
 	qemu-io -f raw -c "read -P 0x11 32M 8M" "$WORK/b1.raw" | grep -q "read 8388608"
 }
 dq_step "the backup holds a prefix of the writes and the old data" backup_content

@@ -21,46 +21,12 @@ over2=$WORK/over2.qcow2
 pat=$WORK/pattern
 dname=$(dq_name)
 
-# block i of the pattern: 64 KiB of byte (i % 251) + 1, tagged with i
-python3 - "$pat" $NBLK $BLK <<'EOF'
-import sys
-path, n, bs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-with open(path, "wb") as f:
-    for i in range(n):
-        f.write((b"blk %08d " % i).ljust(bs, bytes([i % 251 + 1])))
-EOF
+dq_make_pattern
 qemu-img create -q -f qcow2 "$base" $SIZE
 qemu-io -c "write -P 0x11 32M 8M" "$base" >/dev/null
 
-writer() {		# block by block, each acknowledged before the next
-	local i
-	for i in $(seq 0 $((NBLK - 1))); do
-		dd if="$pat" of="$DEV" bs=$BLK skip=$i seek=$i count=1 \
-			oflag=direct conv=notrunc status=none || return 1
-	done
-}
-
-# The old image: blocks 0..k-1 from the pattern, the rest still zero.
-prefix_of_pattern() {
-	python3 - "$1" "$pat" $NBLK $BLK <<'EOF'
-import sys
-img, pat, n, bs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-a, p = open(img, "rb"), open(pat, "rb")
-k = None
-for i in range(n):
-    b, e = a.read(bs), p.read(bs)
-    if b == e and k is None:
-        continue
-    if b != bytes(bs):
-        sys.exit("block %d is neither the pattern nor zero" % i)
-    if k is None:
-        k = i
-print("old image holds the first %s of %d blocks" % (k if k is not None else n, n))
-EOF
-}
-
 dq_attach "$base" "$dname" || ktap_print "attach failed"
-writer > "$WORK/writer.log" 2>&1 &
+dq_writer > "$WORK/writer.log" 2>&1 &
 wpid=$!
 sleep 1
 dq_step "snapshot --external while a writer runs" \
@@ -101,7 +67,7 @@ images_clean() {
 dq_step "all three images check clean after detach" images_clean
 base_prefix() {
 	qemu-img convert -O raw "$base" "$WORK/base.raw" &&
-	prefix_of_pattern "$WORK/base.raw" &&
+	dq_prefix_of_pattern "$WORK/base.raw" "old image" &&
 	cmp "$WORK/base.raw" "$WORK/base_live.raw"
 }
 dq_step "the old image holds a prefix of the writes, nothing later" base_prefix

@@ -209,47 +209,20 @@ print(sum(e["length"] for e in json.load(sys.stdin) if e["depth"] == 0))')
 }
 dq_step "incremental: only the changes, its chain equals the device" inc_ok
 
-python3 - "$WORK/pat" $NBLK $BLK <<'EOF'
-import sys
-path, n, bs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-with open(path, "wb") as f:
-    for i in range(n):
-        f.write((b"blk %08d " % i).ljust(bs, bytes([i % 251 + 1])))
-EOF
-writer() {		# block by block over the first 16 MiB
-	local i
-	for i in $(seq 0 $((NBLK - 1))); do
-		dd if="$WORK/pat" of="$DEV" bs=$BLK skip=$i seek=$i count=1 \
-			oflag=direct conv=notrunc status=none || return 1
-	done
-}
+pat=$WORK/pat
+dq_make_pattern
 # the chain FILE: a prefix of the writer's blocks then the old zeros in
 # the first 16 MiB, the rest as the device holds it now
 prefix_ok() {
-	python3 - "$1" "$WORK/pat" $NBLK $BLK <<'EOF' || return 1
-import subprocess, sys
-img, pat, n, bs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-raw = img + ".raw"
-subprocess.check_call(["qemu-img", "convert", "-O", "raw", img, raw])
-a, p = open(raw, "rb"), open(pat, "rb")
-k = None
-for i in range(n):
-    b, e = a.read(bs), p.read(bs)
-    if b == e and k is None:
-        continue
-    if b != bytes(bs):
-        sys.exit("block %d is neither the writer's nor zero" % i)
-    if k is None:
-        k = i
-print("backup holds the first %s of %d blocks" % (k if k is not None else n, n))
-EOF
+	qemu-img convert -O raw "$1" "$1.raw" &&
+	dq_prefix_of_pattern "$1.raw" backup || return 1
 	cmp -s -i $((16 * M)) "$1.raw" "$DEV" ||
 		{ echo "beyond the writer's range $1 differs from the device"; return 1; }
 	rm -f "$1.raw"
 }
 during_ok() {
 	local f wpid
-	writer > "$WORK/writer.log" 2>&1 &
+	dq_writer > "$WORK/writer.log" 2>&1 &
 	wpid=$!
 	sleep 1
 	f=$(qcow2-backup run "$dname" "$set_dir") || { wait $wpid; return 1; }
