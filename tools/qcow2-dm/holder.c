@@ -22,23 +22,34 @@ static int pid_file(const char *name, char *buf, size_t len)
 	return fmt_path(buf, len, "%s/%s.pid", run_dir(), name);
 }
 
+/* /proc/PID/@what into @buf, NUL-terminated: its length, <= 0 if none. */
+static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n > 0)
+		buf[n] = '\0';
+	return n;
+}
+
 /* Is pid a holder for name? Compares its command line. */
 static int is_holder(pid_t pid, const char *name)
 {
-	char path[64], cmd[512];
-	ssize_t n;
+	char cmd[512];
+	ssize_t n = read_proc(pid, "cmdline", cmd, sizeof(cmd));
 	size_t i, arg = 0;
-	int fd, ok = 0;
+	int ok = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, cmd, sizeof(cmd) - 1);
-	close(fd);
 	if (n <= 0)
 		return 0;
-	cmd[n] = '\0';
 	/* argv: <prog> hold NAME FD... */
 	for (i = 0; i < (size_t)n; i += strlen(cmd + i) + 1, arg++) {
 		if (arg == 1 && strcmp(cmd + i, "hold"))
@@ -188,19 +199,10 @@ int holder_start(const char *name, const struct chain *c)
  */
 static int exited(pid_t pid)
 {
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
+	char buf[512], *p;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_proc(pid, "stat", buf, sizeof(buf)) <= 0)
 		return 1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	buf[n] = '\0';
 	p = strrchr(buf, ')');	/* the name may hold anything */
 	return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
 }
