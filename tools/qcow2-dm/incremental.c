@@ -87,32 +87,38 @@ static void report(struct copy *cp, int last)
 		cp->copied >> 20, cp->total >> 20, last ? "\n" : "\r");
 }
 
+/*
+ * The next run of set bits at or after bit *@i, as bytes [*@off, *@end)
+ * clipped to @size; 0 when there is none. *@i moves past the run.
+ */
+static int next_run(const struct qcow2_bitmap *bm, uint64_t size,
+		    uint64_t *i, uint64_t *off, uint64_t *end)
+{
+	uint64_t g = (uint64_t)1 << bm->gran_bits, j;
+
+	while (*i < bm->nbits && !qcow2_bitmap_test(bm, *i))
+		(*i)++;
+	if (*i >= bm->nbits)
+		return 0;
+	for (j = *i; j < bm->nbits && qcow2_bitmap_test(bm, j); j++)
+		;
+	*off = *i * g;
+	*end = j * g < size ? j * g : size;
+	*i = j;
+	return 1;
+}
+
 /* Copy every run of set bits, clipped to the disk size. */
 static int copy_dirty(struct copy *cp, const struct qcow2_bitmap *bm,
 		      uint64_t size, volatile sig_atomic_t *stop)
 {
-	uint64_t i = 0, j, g = (uint64_t)1 << bm->gran_bits;
+	uint64_t i = 0, off, end;
 
-	for (i = 0; i < bm->nbits; i = j) {
-		if (!qcow2_bitmap_test(bm, i)) {
-			j = i + 1;
-			continue;
-		}
-		for (j = i; j < bm->nbits && qcow2_bitmap_test(bm, j); j++)
-			;
-		cp->total += (j * g < size ? j * g : size) - i * g;
-	}
-	for (i = 0; i < bm->nbits && !*stop; i = j) {
-		uint64_t end;
-
-		if (!qcow2_bitmap_test(bm, i)) {
-			j = i + 1;
-			continue;
-		}
-		for (j = i; j < bm->nbits && qcow2_bitmap_test(bm, j); j++)
-			;
-		end = j * g < size ? j * g : size;
-		if (copy_range(cp, i * g, end - i * g))
+	while (next_run(bm, size, &i, &off, &end))
+		cp->total += end - off;
+	i = 0;
+	while (!*stop && next_run(bm, size, &i, &off, &end)) {
+		if (copy_range(cp, off, end - off))
 			return -1;
 		cp->extents++;
 		if (isatty(STDERR_FILENO))
