@@ -132,10 +132,16 @@ static int read_dir(struct qcow2 *q)
 	return 0;
 }
 
+/* Bytes of bits of a bitmap with granularity 1 << @gran of the disk. */
+static u64 bits_bytes(struct qcow2 *q, u32 gran)
+{
+	return DIV_ROUND_UP(DIV_ROUND_UP(q->size, 1ULL << gran), 8);
+}
+
 /* Why the entry at @e cannot be tracked, or NULL if it can. */
 static const char *untrackable(struct qcow2 *q, const u8 *e)
 {
-	u64 nbits, bytes, fsize = qcow2_file_size(q->file);
+	u64 bytes, fsize = qcow2_file_size(q->file);
 	u32 gran = bme_gran_bits(e);
 
 	if (bme_flags(e) & ~(BME_IN_USE | BME_AUTO | BME_EXTRA_COMPAT))
@@ -148,8 +154,7 @@ static const char *untrackable(struct qcow2 *q, const u8 *e)
 		return "extra data";
 	if (!bme_name_len(e) || bme_name_len(e) > BME_MAX_NAME)
 		return "invalid name length";
-	nbits = DIV_ROUND_UP(q->size, 1ULL << gran);
-	bytes = DIV_ROUND_UP(nbits, 8);
+	bytes = bits_bytes(q, gran);
 	if (bytes > BME_MAX_BYTES)
 		return "too large to track in memory";
 	if (bme_table_size(e) != DIV_ROUND_UP(bytes, q->cluster_size))
@@ -238,8 +243,7 @@ static void load_one(struct qcow2 *q, u32 off)
 		memset(bm, 0, sizeof(*bm));
 		bm->dir_off = off;
 		bm->gran_bits = bme_gran_bits(e);
-		bm->nbits = DIV_ROUND_UP(q->size, 1ULL << bm->gran_bits);
-		bm->bytes = DIV_ROUND_UP(bm->nbits, 8);
+		bm->bytes = bits_bytes(q, bm->gran_bits);
 		bm->table_size = bme_table_size(e);
 		bm->table_offset = bme_table_offset(e);
 		why = load_bits(q, bm);

@@ -108,8 +108,7 @@ struct qcow2_deferred {
 struct qcow2_bitmap {
 	u32 dir_off;		/* its entry in q->bm_dir */
 	u32 gran_bits;
-	u64 nbits;
-	size_t bytes;
+	size_t bytes;		/* of bits: one per granule of the disk */
 	u32 table_size;
 	u64 table_offset;
 	u64 *table;		/* CPU byte order */
