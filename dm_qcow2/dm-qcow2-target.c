@@ -119,7 +119,92 @@ struct qcow2_target {
 	spinlock_t park_lock;	/* parked, and the gate's dead -> live switch */
 	struct bio_list parked;	/* bios that arrived while the gate was shut */
 	struct mutex msg_lock;	/* one snapshot operation at a time */
+
+	/* read-write tables only, under owners_lock (see below) */
+	struct list_head owner;
+	u64 owner_seq;		/* 0: not listed */
+	bool suspended;		/* metadata written back at suspend, not resumed */
+	bool stale;		/* a newer table of the image has run */
 };
+
+/*
+ * Read-write tables by image file. A second table on an image that a
+ * table has open read-write (dmsetup reload, the live operations of
+ * qcow2-dm) may only be created while that one is suspended with its
+ * metadata written back; two tables running on one image would each
+ * write their own view of it. The newer table then owns the image: the
+ * older one is superseded, refuses to resume and writes nothing at unload
+ * (its caches describe an image the new one changes). Once the newer has
+ * resumed, the older stays superseded for good; if the newer goes away
+ * without having run (dmsetup clear, a failed reload), the older one owns
+ * the image again.
+ */
+static DEFINE_MUTEX(owners_lock);
+static LIST_HEAD(owners);
+static u64 owners_seq;
+
+static int owner_add(struct qcow2_target *qt)
+{
+	struct inode *inode = file_inode(qt->q->file);
+	struct qcow2_target *o;
+	int ret = 0;
+
+	mutex_lock(&owners_lock);
+	list_for_each_entry(o, &owners, owner)
+		if (file_inode(o->q->file) == inode && !o->suspended)
+			ret = -EBUSY;
+	if (!ret) {
+		qt->owner_seq = ++owners_seq;
+		list_add(&qt->owner, &owners);
+	}
+	mutex_unlock(&owners_lock);
+	return ret;
+}
+
+/* Under owners_lock: does a newer table own @qt's image, or did one run? */
+static bool superseded(struct qcow2_target *qt)
+{
+	struct inode *inode = file_inode(qt->q->file);
+	struct qcow2_target *o;
+
+	if (qt->stale)
+		return true;
+	list_for_each_entry(o, &owners, owner)
+		if (file_inode(o->q->file) == inode &&
+		    o->owner_seq > qt->owner_seq)
+			return true;
+	return false;
+}
+
+/*
+ * Under owners_lock: @qt resumes, so the image changes under every older
+ * table; they must never write again, even once @qt is gone.
+ */
+static void supersede_older(struct qcow2_target *qt)
+{
+	struct inode *inode = file_inode(qt->q->file);
+	struct qcow2_target *o;
+
+	list_for_each_entry(o, &owners, owner)
+		if (file_inode(o->q->file) == inode &&
+		    o->owner_seq < qt->owner_seq)
+			o->stale = true;
+}
+
+/* Take @qt off the list; true if it must not write (superseded). */
+static bool owner_del(struct qcow2_target *qt)
+{
+	bool sup;
+
+	if (!qt->owner_seq)
+		return false;
+	mutex_lock(&owners_lock);
+	sup = superseded(qt);
+	list_del(&qt->owner);
+	qt->owner_seq = 0;
+	mutex_unlock(&owners_lock);
+	return sup;
+}
 
 struct qcow2_io {
 	struct work_struct work;
@@ -271,14 +356,16 @@ static void qcow2_gate_release(struct percpu_ref *ref)
 static void qcow2_dtr(struct dm_target *ti)
 {
 	struct qcow2_target *qt = ti->private;
+	bool sup;
 
 	if (!qt)
 		return;
+	sup = owner_del(qt);
 	if (qt->wq)
 		destroy_workqueue(qt->wq);
 	if (qt->gate_init)
 		percpu_ref_exit(&qt->gate);
-	if (qt->q && qt->q->file && !qt->q->ro && qcow2_flush(qt->q))
+	if (qt->q && qt->q->file && !qt->q->ro && !sup && qcow2_flush(qt->q))
 		DMERR("%s: flushing metadata on unload failed", qt->q->path);
 	free_chain(qt->q);
 	kfree(qt->table);
@@ -334,6 +421,11 @@ static int qcow2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (a->cache_mb)
 		qcow2_set_cache_size(qt->q, (u64)a->cache_mb << 20);
 	if (!a->ro) {
+		ret = owner_add(qt);
+		if (ret) {
+			ti->error = "image open read-write by a running table: suspend it first";
+			goto fail;
+		}
 		ret = qcow2_update_header_for_write(qt->q);
 		if (ret) {
 			ti->error = "cannot update the image header for writing";
@@ -659,17 +751,41 @@ static void qcow2_postsuspend(struct dm_target *ti)
 	struct qcow2_target *qt = ti->private;
 
 	flush_workqueue(qt->wq);
-	if (qcow2_flush(qt->q))
-		DMERR("%s: flushing metadata on suspend failed", qt->q->path);
-	else
-		qcow2_bitmaps_store(qt->q);	/* left in use if it fails */
+	if (qcow2_flush(qt->q)) {
+		/*
+		 * The image on disk lacks what the caches hold: a new table
+		 * would read a stale view, so this one stays the only writer.
+		 */
+		DMERR("%s: flushing metadata on suspend failed: no other table may open the image",
+		      qt->q->path);
+		return;
+	}
+	qcow2_bitmaps_store(qt->q);	/* left in use if it fails */
+	mutex_lock(&owners_lock);
+	qt->suspended = true;
+	mutex_unlock(&owners_lock);
 }
 
 /* Dirty bitmaps stored at the suspend are in use again before writes. */
 static int qcow2_preresume(struct dm_target *ti)
 {
 	struct qcow2_target *qt = ti->private;
+	bool sup = false;
 
+	if (qt->owner_seq) {
+		mutex_lock(&owners_lock);
+		sup = superseded(qt);
+		if (!sup) {
+			qt->suspended = false;
+			supersede_older(qt);
+		}
+		mutex_unlock(&owners_lock);
+	}
+	if (sup) {
+		DMERR("%s: a newer table owns the image: not resuming",
+		      qt->q->path);
+		return -EBUSY;
+	}
 	if (qcow2_bitmaps_resume(qt->q)) {
 		DMERR("%s: dirty bitmaps cannot be marked in use (or the image changed under this table): not resuming",
 		      qt->q->path);

@@ -11,7 +11,7 @@ P="python3 $(dirname "$0")/qcow2patch.py"
 IMG=$WORK/f.qcow2
 
 ktap_header
-ktap_plan 11
+ktap_plan 12
 
 qemu-img create -q -f qcow2 "$IMG" 4M
 qemu-io -c 'write -P 0x11 0 1M' "$IMG" >/dev/null
@@ -71,6 +71,60 @@ if qemu-img bitmap --add "$IMG" b0 2>/dev/null; then
 	fi
 else
 	ktap_skip "bitmaps in use while attached rw only, stored at detach" "qemu-img bitmap unsupported"
+fi
+
+# One running read-write table per image: a second one (reload of the
+# same device or another device) is refused while the first runs; once it
+# is suspended the newer table owns the image and the older one may not
+# resume; when the newer goes away unresumed the older owns it again.
+rm -f "$IMG"
+qemu-img create -q -f qcow2 "$IMG" 4M
+t="0 $(img_sectors "$IMG") qcow2 $IMG"
+# put FILE CHUNK: one 64 KiB chunk through dmf, O_DIRECT
+put() { dd if="$1" of=/dev/mapper/dmf bs=64k seek="$2" oflag=direct status=none; }
+owner_ok() {
+	head -c 64k /dev/urandom > "$WORK/o1"
+	head -c 64k /dev/urandom > "$WORK/o2"
+	head -c 64k /dev/urandom > "$WORK/o3"
+	attach dmf "$IMG" || { echo "attach failed"; return 1; }
+	put "$WORK/o1" 0 || { echo "first write failed"; return 1; }
+	dmsetup reload dmf --table "$t" 2>/dev/null &&
+		{ echo "reload of the running device accepted"; return 1; }
+	dmsetup create dmf2 --table "$t" 2>/dev/null &&
+		{ echo "second rw device accepted"; return 1; }
+	dmsetup create dmf2 --table "$t 1 ro" ||
+		{ echo "read-only device refused"; return 1; }
+	dmsetup remove dmf2
+	# the newer table unresumed, then cleared: the old one goes on
+	dmsetup suspend dmf && dmsetup reload dmf --table "$t" &&
+		dmsetup clear dmf && dmsetup resume dmf ||
+		{ echo "old table did not resume after clear"; return 1; }
+	put "$WORK/o2" 1 || { echo "write after clear failed"; return 1; }
+	# a device on the same image while dmf is suspended: it owns the
+	# image, dmf may not resume
+	dmsetup suspend dmf && dmsetup create dmf2 --table "$t" ||
+		{ echo "second device refused while the first is suspended"; return 1; }
+	dmsetup resume dmf 2>/dev/null && { echo "superseded table resumed"; return 1; }
+	cmp -n 131072 <(cat "$WORK/o1" "$WORK/o2") /dev/mapper/dmf2 ||
+		{ echo "new device does not read what the old one wrote"; return 1; }
+	dmsetup remove dmf2 && dmsetup remove dmf ||
+		{ echo "remove failed"; return 1; }
+	# reload while suspended: the new table takes over
+	attach dmf "$IMG" && dmsetup suspend dmf && dmsetup reload dmf --table "$t" &&
+		dmsetup resume dmf && put "$WORK/o3" 2 ||
+		{ echo "suspend, reload, resume, write failed"; return 1; }
+	detach dmf
+	qemu-img check -q "$IMG" || { echo "image not clean"; return 1; }
+	cmp -n 196608 <(cat "$WORK/o1" "$WORK/o2" "$WORK/o3") \
+		<(qemu-img convert -O raw "$IMG" /dev/stdout) ||
+		{ echo "image content differs"; return 1; }
+}
+if why=$(owner_ok 2>&1); then
+	ktap_ok "one running rw table per image: refused, handed over at suspend, superseded one stays down"
+else
+	ktap_fail "one running rw table per image: refused, handed over at suspend, superseded one stays down" "$why"
+	dmsetup remove dmf2 2>/dev/null
+	dmsetup remove dmf 2>/dev/null
 fi
 
 # unknown autoclear bits are cleared before the first write
