@@ -74,9 +74,11 @@ listed_ok() {
 	expect_eq "b0" "$(bm_list "$dname" b0)" "b0 tracked granularity $G dirty 0" &&
 	expect_eq "off" "$(bm_list "$dname" off)" "off disabled granularity $G" &&
 	expect_eq "b0 on disk" "$(in_use "$img" b0)" yes &&
-	expect_eq "off on disk" "$(in_use "$img" off)" no
+	expect_eq "off on disk" "$(in_use "$img" off)" no &&
+	expect_eq "info" "$(qcow2-dm info "$dname" | grep '^bitmap: ' | sort | tr '\n' '|')" \
+		"bitmap: b0 tracked granularity $G dirty 0|bitmap: off disabled granularity $G|"
 }
-dq_step "attached: b0 tracked and in use on disk, a disabled one untouched" listed_ok
+dq_step "attached: b0 tracked and in use on disk (list, info), a disabled one untouched" listed_ok
 
 rnd "$WORK/r4k" 4096
 rnd "$WORK/r128k" $((128 * K))

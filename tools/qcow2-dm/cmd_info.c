@@ -26,7 +26,9 @@ static void usage(FILE *f)
 		"lock holder and the target status: qcow2 version, cluster size,\n"
 		"allocated and free clusters, cache hits and misses, errors seen, flush\n"
 		"sequences run (and how many of them held the per-image lock),\n"
-		"ro or rw. One 'key: value' per line.\n"
+		"ro or rw, and one 'bitmap:' line per persistent dirty bitmap of the\n"
+		"image (as 'qcow2-dm bitmap NAME list' prints it). One 'key: value'\n"
+		"per line.\n"
 		"\n"
 		"  -h, --help   this text\n");
 }
@@ -96,6 +98,22 @@ static int print_status(const char *name, char *status)
 	return 0;
 }
 
+/* One "bitmap: NAME STATE ..." line per bitmap the target reports. */
+static void print_bitmaps(const char *name)
+{
+	static char out[LINE_MAX_LEN];
+	char *argv[] = { "dmsetup", "message", (char *)name, "0", "bitmap",
+			 "list", NULL };
+	char *save = NULL, *line;
+
+	/* a module from before bitmaps refuses the message: nothing to show */
+	if (dm_run(argv, out, sizeof(out), 1))
+		return;
+	for (line = strtok_r(out, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		printf("bitmap: %s\n", line);
+}
+
 int cmd_info(int argc, char **argv)
 {
 	static char table[LINE_MAX_LEN], status[LINE_MAX_LEN];
@@ -125,5 +143,8 @@ int cmd_info(int argc, char **argv)
 	printf("status: %s", status);
 	if (status[0] && status[strlen(status) - 1] != '\n')
 		putchar('\n');
-	return print_status(argv[1], status) ? 1 : 0;
+	if (print_status(argv[1], status))
+		return 1;
+	print_bitmaps(argv[1]);
+	return 0;
 }
