@@ -123,21 +123,21 @@ struct qcow2_target {
 	/* read-write tables only, under owners_lock (see below) */
 	struct list_head owner;
 	u64 owner_seq;		/* 0: not listed */
-	bool suspended;		/* metadata written back at suspend, not resumed */
+	bool running;		/* resumed, and no suspend wrote its metadata back since */
 	bool stale;		/* a newer table of the image has run */
 };
 
 /*
  * Read-write tables by image file. A second table on an image that a
  * table has open read-write (dmsetup reload, the live operations of
- * qcow2-dm) may only be created while that one is suspended with its
- * metadata written back; two tables running on one image would each
- * write their own view of it. The newer table then owns the image: the
- * older one is superseded, refuses to resume and writes nothing at unload
- * (its caches describe an image the new one changes). Once the newer has
- * resumed, the older stays superseded for good; if the newer goes away
- * without having run (dmsetup clear, a failed reload), the older one owns
- * the image again.
+ * qcow2-dm) may only be created while that one is not running: never
+ * resumed, or suspended with its metadata written back; two tables
+ * running on one image would each write their own view of it. The newer
+ * table then owns the image: the older one is superseded, refuses to
+ * resume and writes nothing at unload (its caches describe an image the
+ * new one changes). Once the newer has resumed, the older stays
+ * superseded for good; if the newer goes away without having run
+ * (dmsetup clear, a failed reload), the older one owns the image again.
  */
 static DEFINE_MUTEX(owners_lock);
 static LIST_HEAD(owners);
@@ -151,7 +151,7 @@ static int owner_add(struct qcow2_target *qt)
 
 	mutex_lock(&owners_lock);
 	list_for_each_entry(o, &owners, owner)
-		if (file_inode(o->q->file) == inode && !o->suspended)
+		if (file_inode(o->q->file) == inode && o->running)
 			ret = -EBUSY;
 	if (!ret) {
 		qt->owner_seq = ++owners_seq;
@@ -762,36 +762,41 @@ static void qcow2_postsuspend(struct dm_target *ti)
 	}
 	qcow2_bitmaps_store(qt->q);	/* left in use if it fails */
 	mutex_lock(&owners_lock);
-	qt->suspended = true;
+	qt->running = false;
 	mutex_unlock(&owners_lock);
 }
 
-/* Dirty bitmaps stored at the suspend are in use again before writes. */
+/*
+ * A superseded table stays down. Dirty bitmaps stored at the suspend are
+ * in use again before writes. owners_lock is held from the check to the
+ * switch to running (control path only: ctr, dtr, suspend, resume), so no
+ * table of the image can be created in between.
+ */
 static int qcow2_preresume(struct dm_target *ti)
 {
 	struct qcow2_target *qt = ti->private;
-	bool sup = false;
+	int ret = 0;
 
-	if (qt->owner_seq) {
-		mutex_lock(&owners_lock);
-		sup = superseded(qt);
-		if (!sup) {
-			qt->suspended = false;
-			supersede_older(qt);
-		}
-		mutex_unlock(&owners_lock);
-	}
-	if (sup) {
+	mutex_lock(&owners_lock);
+	if (qt->owner_seq && superseded(qt)) {
 		DMERR("%s: a newer table owns the image: not resuming",
 		      qt->q->path);
-		return -EBUSY;
+		ret = -EBUSY;
+		goto out_unlock;
 	}
 	if (qcow2_bitmaps_resume(qt->q)) {
 		DMERR("%s: dirty bitmaps cannot be marked in use (or the image changed under this table): not resuming",
 		      qt->q->path);
-		return -EIO;
+		ret = -EIO;
+		goto out_unlock;
 	}
-	return 0;
+	if (qt->owner_seq) {
+		qt->running = true;
+		supersede_older(qt);
+	}
+out_unlock:
+	mutex_unlock(&owners_lock);
+	return ret;
 }
 
 static int qcow2_iterate_devices(struct dm_target *ti,

@@ -95,9 +95,13 @@ owner_ok() {
 	dmsetup create dmf2 --table "$t 1 ro" ||
 		{ echo "read-only device refused"; return 1; }
 	dmsetup remove dmf2
-	# the newer table unresumed, then cleared: the old one goes on
-	dmsetup suspend dmf && dmsetup reload dmf --table "$t" &&
-		dmsetup clear dmf && dmsetup resume dmf ||
+	# newer tables never resumed (a second reload replaces the first),
+	# then cleared: the old one goes on
+	dmsetup suspend dmf && dmsetup reload dmf --table "$t" ||
+		{ echo "reload of the suspended device refused"; return 1; }
+	dmsetup reload dmf --table "$t" ||
+		{ echo "a second reload refused: an unresumed table counted as running"; return 1; }
+	dmsetup clear dmf && dmsetup resume dmf ||
 		{ echo "old table did not resume after clear"; return 1; }
 	put "$WORK/o2" 1 || { echo "write after clear failed"; return 1; }
 	# a device on the same image while dmf is suspended: it owns the
