@@ -7,4 +7,4 @@
 # live-migrated to a second QEMU while it does I/O and powers off; the
 # image must then pass qemu-img check and hold exactly what was written.
 # Skips (exit 4) when tools/qemu/build has not been run on the host.
-exec "$(dirname "$0")/../../tools/qemu/e2e" --migrate --inner-timeout 1200
+exec "$(dirname "$0")/../../tools/qemu/e2e" --migrate --inner-timeout 1800
