@@ -56,10 +56,8 @@ static void usage(FILE *f)
 static int list(const char *name)
 {
 	static char out[LIST_MAX];
-	char *argv[] = { "dmsetup", "message", (char *)name, "0", "bitmap",
-			 "list", NULL };
 
-	if (dm_run(argv, out, sizeof(out), 0))
+	if (dm_bitmap_list(name, out, sizeof(out), 0))
 		return err("bitmap list: %s: the target refused (not a qcow2 "
 			   "device, or a module without bitmaps?)", name), 1;
 	fputs(out, stdout);

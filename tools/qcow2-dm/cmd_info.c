@@ -102,12 +102,10 @@ static int print_status(const char *name, char *status)
 static void print_bitmaps(const char *name)
 {
 	static char out[LINE_MAX_LEN];
-	char *argv[] = { "dmsetup", "message", (char *)name, "0", "bitmap",
-			 "list", NULL };
 	char *save = NULL, *line;
 
 	/* a module from before bitmaps refuses the message: nothing to show */
-	if (dm_run(argv, out, sizeof(out), 1))
+	if (dm_bitmap_list(name, out, sizeof(out), 1))
 		return;
 	for (line = strtok_r(out, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save))

@@ -106,6 +106,14 @@ int dm_exists(const char *name)
 	return r == 0;
 }
 
+int dm_bitmap_list(const char *name, char *out, size_t len, int quiet)
+{
+	char *argv[] = { "dmsetup", "message", (char *)name, "0", "bitmap",
+			 "list", NULL };
+
+	return dm_run(argv, out, len, quiet);
+}
+
 int dm_qcow2_table(const char *name, char *buf, size_t len)
 {
 	char *argv[] = { "dmsetup", "table", (char *)name, NULL };

@@ -24,4 +24,10 @@ int dm_exists(const char *name);
  */
 int dm_qcow2_table(const char *name, char *buf, size_t len);
 
+/*
+ * The target's "bitmap list" message for device NAME into out: one line
+ * per persistent dirty bitmap. dmsetup's exit status, as dm_run().
+ */
+int dm_bitmap_list(const char *name, char *out, size_t len, int quiet);
+
 #endif
