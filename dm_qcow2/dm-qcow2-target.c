@@ -143,15 +143,20 @@ static DEFINE_MUTEX(owners_lock);
 static LIST_HEAD(owners);
 static u64 owners_seq;
 
+/* Are @a and @b tables of the same image file? */
+static bool same_image(struct qcow2_target *a, struct qcow2_target *b)
+{
+	return file_inode(a->q->file) == file_inode(b->q->file);
+}
+
 static int owner_add(struct qcow2_target *qt)
 {
-	struct inode *inode = file_inode(qt->q->file);
 	struct qcow2_target *o;
 	int ret = 0;
 
 	mutex_lock(&owners_lock);
 	list_for_each_entry(o, &owners, owner)
-		if (file_inode(o->q->file) == inode && o->running)
+		if (same_image(o, qt) && o->running)
 			ret = -EBUSY;
 	if (!ret) {
 		qt->owner_seq = ++owners_seq;
@@ -164,14 +169,12 @@ static int owner_add(struct qcow2_target *qt)
 /* Under owners_lock: does a newer table own @qt's image, or did one run? */
 static bool superseded(struct qcow2_target *qt)
 {
-	struct inode *inode = file_inode(qt->q->file);
 	struct qcow2_target *o;
 
 	if (qt->stale)
 		return true;
 	list_for_each_entry(o, &owners, owner)
-		if (file_inode(o->q->file) == inode &&
-		    o->owner_seq > qt->owner_seq)
+		if (same_image(o, qt) && o->owner_seq > qt->owner_seq)
 			return true;
 	return false;
 }
@@ -182,12 +185,10 @@ static bool superseded(struct qcow2_target *qt)
  */
 static void supersede_older(struct qcow2_target *qt)
 {
-	struct inode *inode = file_inode(qt->q->file);
 	struct qcow2_target *o;
 
 	list_for_each_entry(o, &owners, owner)
-		if (file_inode(o->q->file) == inode &&
-		    o->owner_seq < qt->owner_seq)
+		if (same_image(o, qt) && o->owner_seq < qt->owner_seq)
 			o->stale = true;
 }
 
