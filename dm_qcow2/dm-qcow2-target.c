@@ -125,6 +125,7 @@ struct qcow2_target {
 	u64 owner_seq;		/* 0: not listed */
 	bool running;		/* resumed, and no suspend wrote its metadata back since */
 	bool stale;		/* a newer table of the image has run */
+	bool ran;		/* has been resumed once */
 };
 
 /*
@@ -354,6 +355,26 @@ static void qcow2_gate_release(struct percpu_ref *ref)
 	complete(&qt->gate_drained);
 }
 
+/*
+ * At unload of a table that still owns its image. One that ran was
+ * suspended first (dm core sees to it), which stored its dirty bitmaps or,
+ * failing that, left them in use on purpose. One that never ran (a reload
+ * given up, a constructor failing late) had marked them in use when it was
+ * built: it takes back only those flags, its bits being what the disk
+ * holds, and writes nothing else, as an older table may own the image
+ * again (none can be running: it was not when this one was built, and
+ * cannot resume past this one).
+ */
+static void unload_writeback(struct qcow2_target *qt)
+{
+	if (qcow2_flush(qt->q)) {
+		DMERR("%s: flushing metadata on unload failed", qt->q->path);
+		return;
+	}
+	if (!qt->ran && qcow2_bitmaps_release(qt->q))
+		DMERR("%s: dirty bitmaps left in use", qt->q->path);
+}
+
 static void qcow2_dtr(struct dm_target *ti)
 {
 	struct qcow2_target *qt = ti->private;
@@ -366,8 +387,8 @@ static void qcow2_dtr(struct dm_target *ti)
 		destroy_workqueue(qt->wq);
 	if (qt->gate_init)
 		percpu_ref_exit(&qt->gate);
-	if (qt->q && qt->q->file && !qt->q->ro && !sup && qcow2_flush(qt->q))
-		DMERR("%s: flushing metadata on unload failed", qt->q->path);
+	if (qt->q && qt->q->file && !qt->q->ro && !sup)
+		unload_writeback(qt);
 	free_chain(qt->q);
 	kfree(qt->table);
 	kfree(qt);
@@ -793,6 +814,7 @@ static int qcow2_preresume(struct dm_target *ti)
 	}
 	if (qt->owner_seq) {
 		qt->running = true;
+		qt->ran = true;
 		supersede_older(qt);
 	}
 out_unlock:

@@ -522,6 +522,24 @@ int qcow2_bitmaps_resume(struct qcow2 *q)
 	return ret;
 }
 
+/*
+ * A table that never ran goes away: its bits are still what the disk
+ * holds, so only the in-use flags that its open set are taken back.
+ */
+int qcow2_bitmaps_release(struct qcow2 *q)
+{
+	int ret;
+
+	if (!q->nr_bm || q->bm_stored)
+		return 0;
+	mutex_lock(&q->lock);
+	ret = dir_unchanged(q) ? write_dir(q, false) : -ESTALE;
+	if (!ret)
+		q->bm_stored = true;
+	mutex_unlock(&q->lock);
+	return ret;
+}
+
 static u64 dirty_bytes(struct qcow2 *q, struct qcow2_bitmap *bm)
 {
 	u64 set = 0;

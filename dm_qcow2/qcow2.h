@@ -354,6 +354,7 @@ void qcow2_bitmaps_free(struct qcow2 *q);
 void qcow2_bitmaps_mark(struct qcow2 *q, u64 pos, u64 len);
 int qcow2_bitmaps_store(struct qcow2 *q);
 int qcow2_bitmaps_resume(struct qcow2 *q);
+int qcow2_bitmaps_release(struct qcow2 *q);
 unsigned int qcow2_bitmaps_list(struct qcow2 *q, char *result,
 				unsigned int maxlen);
 

@@ -13,13 +13,14 @@
 # more than what changed, writes made during a backup reach the next one,
 # a failed backup loses no bits, restore and verify; everything checks
 # clean. A table whose image qemu-img changed while it was suspended
-# refuses to resume rather than write a stale bitmap directory.
+# refuses to resume rather than write a stale bitmap directory; one that
+# never ran leaves the bitmaps as it found them.
 . "$(dirname "$0")/snap_lib.sh"
 
 [ "$DQ_STANDIN" = nbd ] && ktap_skip_all "tests the dm-qcow2 target itself"
 command -v nbdinfo >/dev/null || ktap_skip_all "nbdinfo (libnbd-bin) missing"
 ktap_header
-ktap_plan 18
+ktap_plan 19
 
 SIZE=$((64 * M))
 G=65536
@@ -116,6 +117,28 @@ suspend_ok() {
 	expect_eq "resumed" "$(in_use "$img" b0)" yes
 }
 dq_step "suspend stores (not in use), resume marks in use again" suspend_ok
+
+# A table loaded but never resumed (a reload given up) marked the bitmaps
+# in use when it was built; at unload it gives them back, or the next
+# attach would find them inconsistent.
+unresumed_ok() {
+	local t
+	t=$(dmsetup table "$dname") && dmsetup suspend "$dname" || return 1
+	if expect_eq "suspended" "$(in_use "$img" b0)" no &&
+	   dmsetup load "$dname" --table "$t" &&
+	   expect_eq "reload built" "$(in_use "$img" b0)" yes &&
+	   dmsetup clear "$dname" &&
+	   expect_eq "reload cleared" "$(in_use "$img" b0)" no; then
+		dmsetup resume "$dname" &&
+		expect_eq "resumed" "$(in_use "$img" b0)" yes &&
+		expect_eq "dirty" "$(dirty "$dname" b0)" $((6 * G))
+	else
+		dmsetup clear "$dname"
+		dmsetup resume "$dname"
+		return 1
+	fi
+}
+dq_step "a reload cleared before it ran gives the bitmaps back" unresumed_ok
 
 # a copy of the file taken while attached is what a crash leaves
 crash_ok() {
