@@ -507,19 +507,26 @@ int qcow2_bitmaps_store(struct qcow2 *q)
 	return ret;
 }
 
-/* Before a resume that may write: stored bitmaps are in use again. */
-int qcow2_bitmaps_resume(struct qcow2 *q)
+/*
+ * Flag the tracked bitmaps in use (@in_use) or stored, provided the
+ * directory on disk is still the one this table loaded.
+ */
+static int flag_in_use(struct qcow2 *q, bool in_use)
 {
 	int ret;
 
-	if (!q->bm_stored)
-		return 0;
 	mutex_lock(&q->lock);
-	ret = dir_unchanged(q) ? write_dir(q, true) : -ESTALE;
+	ret = dir_unchanged(q) ? write_dir(q, in_use) : -ESTALE;
 	if (!ret)
-		q->bm_stored = false;
+		q->bm_stored = !in_use;
 	mutex_unlock(&q->lock);
 	return ret;
+}
+
+/* Before a resume that may write: stored bitmaps are in use again. */
+int qcow2_bitmaps_resume(struct qcow2 *q)
+{
+	return q->bm_stored ? flag_in_use(q, true) : 0;
 }
 
 /*
@@ -528,16 +535,7 @@ int qcow2_bitmaps_resume(struct qcow2 *q)
  */
 int qcow2_bitmaps_release(struct qcow2 *q)
 {
-	int ret;
-
-	if (!q->nr_bm || q->bm_stored)
-		return 0;
-	mutex_lock(&q->lock);
-	ret = dir_unchanged(q) ? write_dir(q, false) : -ESTALE;
-	if (!ret)
-		q->bm_stored = true;
-	mutex_unlock(&q->lock);
-	return ret;
+	return q->nr_bm && !q->bm_stored ? flag_in_use(q, false) : 0;
 }
 
 static u64 dirty_bytes(struct qcow2 *q, struct qcow2_bitmap *bm)
