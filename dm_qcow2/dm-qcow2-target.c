@@ -5,6 +5,7 @@
  * Table: 0 <sectors> qcow2 <image path> [<#opt args> <opt args>...]
  *   ro                          read-only device, image opened read-only
  *   cache_mb <N>                L2 + refcount cache size in MiB
+ *   data_file <path>            the image's external data file
  *   backing <raw|qcow2> <path>  backing chain, immediate backing first
  *
  * DESIGN
@@ -278,7 +279,7 @@ static int open_backing(struct dm_target *ti, struct qcow2 *q,
 			return -ENOMEM;
 		cur->bq = b;
 		b->parent = cur;
-		ret = qcow2_open_image(b, path[i], true, &ti->error);
+		ret = qcow2_open_image(b, path[i], NULL, true, &ti->error);
 		if (ret)
 			return ret;
 		cur = b;
@@ -295,6 +296,7 @@ static int open_backing(struct dm_target *ti, struct qcow2 *q,
 
 struct qcow2_args {
 	const char *path;
+	const char *data_path;
 	bool ro;
 	unsigned int cache_mb;
 	unsigned int nb;
@@ -327,6 +329,12 @@ static int qcow2_parse_args(struct dm_target *ti, unsigned int argc, char **argv
 				ti->error = "cache_mb must be 1..4096";
 				return -EINVAL;
 			}
+		} else if (!strcmp(argv[i], "data_file") && i + 1 < argc) {
+			if (a->data_path) {
+				ti->error = "data_file given twice";
+				return -EINVAL;
+			}
+			a->data_path = argv[++i];
 		} else if (!strcmp(argv[i], "backing") && i + 2 < argc) {
 			if (strcmp(argv[i + 1], "raw") &&
 			    strcmp(argv[i + 1], "qcow2")) {
@@ -429,7 +437,8 @@ static int qcow2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		qt->q = NULL;
 		goto fail;
 	}
-	ret = qcow2_open_image(qt->q, a->path, a->ro, &ti->error);
+	ret = qcow2_open_image(qt->q, a->path, a->data_path, a->ro,
+			       &ti->error);
 	if (ret)
 		goto fail;
 	if (qt->q->size != (u64)ti->len << SECTOR_SHIFT) {
@@ -529,12 +538,12 @@ static bool try_aio(struct qcow2_io *io, struct bio *bio, u64 pos, u64 len)
 {
 	struct qcow2 *q = io->qt->q;
 	bool write = bio_op(bio) == REQ_OP_WRITE;
-	struct file *f = q->file;
+	struct file *f = q->dfile;
 	struct iov_iter it;
 	u64 host;
 	ssize_t ret;
 
-	if (!q->direct || (write && q->ro) ||
+	if (!q->ddirect || (write && q->ro) ||
 	    (bio->bi_opf & (REQ_FUA | REQ_PREFLUSH)) ||
 	    !qcow2_map_direct(q, pos, len, write, &host, &io->epoch))
 		return false;

@@ -300,10 +300,19 @@ static int write_rt_header(struct qcow2 *q)
 	return ret;
 }
 
+/*
+ * Make what was written durable. An external data file first: metadata
+ * written after this may point at its clusters.
+ */
 static int sync_file(struct qcow2 *q)
 {
-	int ret = vfs_fsync(q->file, 0);
+	int ret = 0;
 
+	/* NULL in a constructor that failed before opening it */
+	if (q->dfile && q->dfile != q->file)
+		ret = vfs_fsync(q->dfile, 0);
+	if (!ret)
+		ret = vfs_fsync(q->file, 0);
 	if (ret)
 		qcow2_err(q, "fsync failed: %d", ret);
 	return ret;

@@ -158,9 +158,6 @@ static int parse_extensions(struct qcow2 *q, u8 *hdr, char **error)
 			return -EINVAL;
 		}
 		switch (type) {
-		case QCOW2_EXT_DATA_FILE:
-			*error = "external data files are not supported";
-			return -EOPNOTSUPP;
 		case QCOW2_EXT_CRYPTO:
 			*error = "encrypted images are not supported";
 			return -EOPNOTSUPP;
@@ -175,7 +172,9 @@ static int parse_extensions(struct qcow2 *q, u8 *hdr, char **error)
 			q->bitmap_dir_offset = get_unaligned_be64(hdr + off + 24);
 			break;
 		default:
-			break;	/* backing format, feature names, unknown */
+			break;	/* backing format, feature names, data file
+				 * name (the table names the file), unknown
+				 */
 		}
 		off += 8 + round_up(len, 8);
 	}
@@ -207,10 +206,8 @@ static int check_v3_fields(struct qcow2 *q, u8 *hdr, char **error)
 		*error = "image is dirty (lazy refcounts); repair it with 'qemu-img check -r all IMAGE'";
 		return -EINVAL;
 	}
-	if (q->incompat & QCOW2_INCOMPAT_DATA_FILE) {
-		*error = "external data files are not supported";
-		return -EOPNOTSUPP;
-	}
+	q->ext_data = q->incompat & QCOW2_INCOMPAT_DATA_FILE;
+	q->data_raw = q->ext_data && (q->autoclear & QCOW2_AUTOCLEAR_DATA_RAW);
 	if (q->header_length > QCOW2_HDR_V3_LEN)
 		q->compression_type = hdr[104];
 	if (q->compression_type > QCOW2_COMPR_ZSTD ||
@@ -441,8 +438,56 @@ static void setup_caches(struct qcow2 *q, unsigned int cache_bytes)
 	qcow2_cache_init(&q->rbc, max(4U, n / 5), false);
 }
 
-int qcow2_open_image(struct qcow2 *q, const char *path, bool ro,
-		     char **error)
+/*
+ * The file data clusters are read from and written to: the image itself,
+ * or the external data file given in the table (the kernel never opens a
+ * name read from an image). A regular file or a block device, like the
+ * data files QEMU opens.
+ */
+static int open_data_file(struct qcow2 *q, const char *data_path, bool ro,
+			  char **error)
+{
+	umode_t mode;
+
+	if (!q->ext_data) {
+		if (data_path) {
+			*error = "data_file given, but the image has no external data file";
+			return -EINVAL;
+		}
+		q->dfile = q->file;
+		q->ddirect = q->direct;
+		return 0;
+	}
+	if (!data_path) {
+		*error = "image has an external data file: give it with 'data_file <path>'";
+		return -EINVAL;
+	}
+	if (q->nb_snapshots) {
+		*error = "internal snapshots in an image with an external data file";
+		return -EINVAL;
+	}
+	q->dfile = open_file(data_path, ro, &q->ddirect);
+	if (IS_ERR(q->dfile)) {
+		int ret = PTR_ERR(q->dfile);
+
+		q->dfile = NULL;
+		*error = "cannot open the external data file";
+		return ret;
+	}
+	mode = file_inode(q->dfile)->i_mode;
+	if (!S_ISREG(mode) && !S_ISBLK(mode)) {
+		*error = "external data file is not a regular file or block device";
+		return -EINVAL;
+	}
+	if (file_inode(q->dfile) == file_inode(q->file)) {
+		*error = "the external data file is the image itself";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int qcow2_open_image(struct qcow2 *q, const char *path,
+		     const char *data_path, bool ro, char **error)
 {
 	u64 fsize;
 	u8 *hdr;
@@ -509,6 +554,9 @@ int qcow2_open_image(struct qcow2 *q, const char *path, bool ro,
 	kvfree(hdr);
 	if (ret < 0)
 		return ret;
+	ret = open_data_file(q, data_path, ro, error);
+	if (ret)
+		return ret;
 
 	ret = check_tables(q, fsize, error);
 	if (ret)
@@ -564,6 +612,9 @@ void qcow2_close_image(struct qcow2 *q)
 	kvfree(q->rt);
 	q->l1 = NULL;
 	q->rt = NULL;
+	if (q->dfile && q->dfile != q->file)
+		filp_close(q->dfile, NULL);
+	q->dfile = NULL;
 	if (q->file)
 		filp_close(q->file, NULL);
 	q->file = NULL;
@@ -578,7 +629,8 @@ void qcow2_close_image(struct qcow2 *q)
  */
 int qcow2_update_header_for_write(struct qcow2 *q)
 {
-	u64 keep = q->has_bitmaps ? QCOW2_AUTOCLEAR_BITMAPS : 0;
+	u64 keep = (q->has_bitmaps ? QCOW2_AUTOCLEAR_BITMAPS : 0) |
+		   (q->data_raw ? QCOW2_AUTOCLEAR_DATA_RAW : 0);
 	u8 *hdr;
 	int ret;
 

@@ -46,7 +46,7 @@ static int get_l2(struct qcow2 *q, u64 pos, struct qcow2_table **t, u64 *l1e)
 	return qcow2_cache_get(q, &q->l2c, off, false, t);
 }
 
-static int decode_ext(struct qcow2 *q, u64 pos, u64 len, u64 off,
+static int decode_ext(struct qcow2 *q, u64 pos, u64 len, bool has_host,
 		      struct qcow2_map *m)
 {
 	u32 sc = qcow2_cl_off(q, pos) >> q->subc_bits;
@@ -58,7 +58,7 @@ static int decode_ext(struct qcow2 *q, u64 pos, u64 len, u64 off,
 		qcow2_err(q, "subcluster both allocated and zero at %llu", pos);
 		return -EIO;
 	}
-	if (alloc && !off) {
+	if (alloc && !has_host) {
 		qcow2_err(q, "allocated subclusters without a cluster at %llu",
 			  pos);
 		return -EIO;
@@ -82,15 +82,44 @@ static int decode_ext(struct qcow2 *q, u64 pos, u64 len, u64 off,
 	return 0;
 }
 
+/*
+ * Does the L2 entry name a host cluster? Offset 0 means none, except in
+ * an external data file, where the copied flag marks its first cluster.
+ */
+static bool entry_has_host(struct qcow2 *q, u64 entry)
+{
+	return (entry & QCOW2_OFFSET_MASK) ||
+	       (q->ext_data && (entry & QCOW2_OFLAG_COPIED));
+}
+
+/*
+ * Is a host cluster named by an L2 entry somewhere data may be? In the
+ * image: inside the file and outside its fixed metadata. An external data
+ * file holds nothing else, and reads beyond its end return zeros.
+ */
+static bool host_cluster_valid(struct qcow2 *q, u64 off)
+{
+	if (q->ext_data)
+		return true;
+	return off + q->cluster_size <= q->alloc_end &&
+	       !qcow2_overlaps_meta(q, off, q->cluster_size);
+}
+
 /* Turn one L2 entry into what the range [pos, pos + len) maps to. */
 static int decode(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 {
 	u64 off = m->entry & QCOW2_OFFSET_MASK;
 	u64 in = qcow2_cl_off(q, pos);
+	bool has_host = entry_has_host(q, m->entry);
 	int ret;
 
 	m->len = min_t(u64, len, q->cluster_size - in);
 	if (m->entry & QCOW2_OFLAG_COMPRESSED) {
+		if (q->ext_data) {
+			qcow2_err(q, "compressed cluster at %llu in an image with an external data file",
+				  pos);
+			return -EIO;
+		}
 		m->kind = QC_COMPRESSED;
 		m->copied = false;
 		return 0;
@@ -102,20 +131,19 @@ static int decode(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 			  m->entry, pos);
 		return -EIO;
 	}
-	if (off && (off + q->cluster_size > q->alloc_end ||
-		    qcow2_overlaps_meta(q, off, q->cluster_size))) {
+	if (has_host && !host_cluster_valid(q, off)) {
 		qcow2_err(q, "L2 entry for %llu points beyond end of file or into metadata",
 			  pos);
 		return -EIO;
 	}
 	if (q->ext_l2) {
-		ret = decode_ext(q, pos, len, off, m);
+		ret = decode_ext(q, pos, len, has_host, m);
 		if (ret)
 			return ret;
 	} else if (m->entry & QCOW2_OFLAG_ZERO) {
 		m->kind = QC_ZERO;
 	} else {
-		m->kind = off ? QC_DATA : QC_UNALLOC;
+		m->kind = has_host ? QC_DATA : QC_UNALLOC;
 	}
 	m->host = off + in;
 	return 0;
@@ -302,7 +330,7 @@ int qcow2_read(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len)
 			ret = read_backing(q, it, pos, m.len);
 			break;
 		case QC_DATA:
-			ret = read_file(q, q->file, it, m.host, m.len);
+			ret = read_file(q, q->dfile, it, m.host, m.len);
 			qcow2_data_io_done(q, m.epoch);
 			break;
 		case QC_COMPRESSED:
@@ -326,7 +354,7 @@ static int write_file(struct qcow2 *q, struct iov_iter *it, u64 host, u64 n)
 	ssize_t r;
 
 	iov_iter_truncate(&sub, n);
-	r = qcow2_vfs_write(q->file, &sub, &p);
+	r = qcow2_vfs_write(q->dfile, &sub, &p);
 	if (r != n) {
 		qcow2_err(q, "write of %llu bytes at %llu failed: %zd", n, host,
 			  r);
@@ -428,6 +456,8 @@ static int release_entry(struct qcow2 *q, u64 entry, bool punch)
 {
 	u64 off, len;
 
+	if (q->ext_data)
+		return 0;	/* data file clusters are not refcounted */
 	if (entry & QCOW2_OFLAG_COMPRESSED) {
 		qcow2_compressed_range(q, entry, &off, &len);
 		punch = false;
@@ -469,6 +499,7 @@ static int plan_cow(struct qcow2 *q, u64 pos, u64 n, struct cow_plan *p)
 {
 	struct qcow2_table *t;
 	u64 off, sc = 1ULL << q->subc_bits;
+	bool compressed, has_host;
 	void *slot;
 	int ret;
 
@@ -479,16 +510,20 @@ static int plan_cow(struct qcow2 *q, u64 pos, u64 n, struct cow_plan *p)
 	p->old_entry = get_unaligned_be64(slot);
 	p->old_bitmap = q->ext_l2 ? get_unaligned_be64(slot + 8) : 0;
 	p->cstart = qcow2_cl_align(q, pos);
-	off = p->old_entry & QCOW2_OFFSET_MASK;
-	if (p->old_entry & QCOW2_OFLAG_COMPRESSED)
-		off = 0;
-	if ((off & (q->cluster_size - 1)) || (off && off + q->cluster_size >
-					      q->alloc_end)) {
+	compressed = p->old_entry & QCOW2_OFLAG_COMPRESSED;
+	has_host = !compressed && entry_has_host(q, p->old_entry);
+	off = has_host ? p->old_entry & QCOW2_OFFSET_MASK : 0;
+	if ((off & (q->cluster_size - 1)) ||
+	    (has_host && !host_cluster_valid(q, off))) {
 		qcow2_err(q, "invalid L2 entry %#llx", p->old_entry);
 		return -EIO;
 	}
-	if (off && (p->old_entry & QCOW2_OFLAG_COPIED)) {
+	if (has_host && (p->old_entry & QCOW2_OFLAG_COPIED)) {
 		p->host = off;		/* ours already: fill in place */
+		p->fresh = false;
+	} else if (q->ext_data) {
+		/* a data file holds each cluster at its guest offset */
+		p->host = p->cstart;
 		p->fresh = false;
 	} else {
 		ret = qcow2_alloc_cluster(q, &p->host);
@@ -496,9 +531,11 @@ static int plan_cow(struct qcow2 *q, u64 pos, u64 n, struct cow_plan *p)
 			return ret;
 		p->fresh = true;
 	}
-	/* what has to be (re)written to the host cluster */
-	if (q->ext_l2 && !(p->fresh && (off ||
-			   (p->old_entry & QCOW2_OFLAG_COMPRESSED)))) {
+	/*
+	 * What has to be (re)written to the host cluster: all of it when
+	 * the cluster moves away from old data, else the subclusters hit.
+	 */
+	if (q->ext_l2 && !((has_host || compressed) && p->host != off)) {
 		p->wstart = round_down(pos, sc);
 		p->wlen = round_up(pos + n, sc) - p->wstart;
 	} else {
@@ -570,7 +607,7 @@ static int fill_cow(struct qcow2 *q, struct cow_plan *p, struct iov_iter *it,
 	else if (copy_from_iter(buf + (pos - p->wstart), n, it) != n)
 		ret = -EFAULT;
 	if (!ret)
-		ret = qcow2_file_rw(q, q->file, buf, p->wlen,
+		ret = qcow2_file_rw(q, q->dfile, buf, p->wlen,
 				    p->host + (p->wstart - p->cstart), true);
 free_buf:
 	kvfree(buf);
@@ -630,7 +667,7 @@ static int zero_file(struct qcow2 *q, u64 host, u64 n)
 	if (!buf)
 		return -ENOMEM;
 	memset(buf, 0, n);
-	ret = qcow2_file_rw(q, q->file, buf, n, host, true);
+	ret = qcow2_file_rw(q, q->dfile, buf, n, host, true);
 	kvfree(buf);
 	return ret;
 }
@@ -741,7 +778,8 @@ static int unmap_one(struct qcow2 *q, u64 pos, bool zeroes)
 /*
  * Discard drops whole clusters (partial ones are left alone); write
  * zeroes uses the zero flag on whole clusters of v3 images and writes
- * zeros everywhere else.
+ * zeros everywhere else. A raw external data file must keep the disk's
+ * content: there discard does nothing and write zeroes writes zeros.
  */
 int qcow2_discard(struct qcow2 *q, u64 pos, u64 len, bool zeroes)
 {
@@ -750,6 +788,8 @@ int qcow2_discard(struct qcow2 *q, u64 pos, u64 len, bool zeroes)
 
 	if (q->ro)
 		return -EROFS;
+	if (q->data_raw)
+		return zeroes ? qcow2_write(q, NULL, pos, len) : 0;
 	while (pos < end) {
 		n = min_t(u64, end - pos, q->cluster_size - qcow2_cl_off(q, pos));
 		if (n == q->cluster_size && (!zeroes || q->version >= 3))

@@ -589,6 +589,12 @@ static int create_check(struct qcow2 *q, const char *tag)
 		DMERR_LIMIT("%s: snapshot create: device is read-only", q->path);
 		return -EROFS;
 	}
+	if (q->ext_data) {
+		/* its data clusters are not refcounted: nothing can share them */
+		DMERR_LIMIT("%s: snapshot create: not possible with an external data file (as in QEMU)",
+			    q->path);
+		return -EOPNOTSUPP;
+	}
 	if (!valid_tag(tag)) {
 		DMERR_LIMIT("%s: snapshot create: bad tag (1..%d printable characters without blanks or backslash, not only digits)",
 			    q->path, SN_MAX_TAG);

@@ -31,6 +31,7 @@
 #define QCOW2_INCOMPAT_EXTL2	(1ULL << 4)
 #define QCOW2_INCOMPAT_KNOWN	0x1fULL
 #define QCOW2_AUTOCLEAR_BITMAPS	(1ULL << 0)
+#define QCOW2_AUTOCLEAR_DATA_RAW (1ULL << 1)
 
 #define QCOW2_EXT_END		0x00000000U
 #define QCOW2_EXT_BACKING_FMT	0xe2792acaU
@@ -126,6 +127,18 @@ struct qcow2 {
 	const char *path;
 	bool ro;
 	bool direct;
+	/*
+	 * Where data clusters live: the image itself, or the external data
+	 * file the table names (ext_data). An external data file maps every
+	 * guest cluster to the same offset in it, as QEMU does; its clusters
+	 * are not refcounted, and the image can have neither compressed
+	 * clusters nor internal snapshots. data_raw: the data file is also a
+	 * raw image of the disk, kept so (discard leaves data in place).
+	 */
+	struct file *dfile;
+	bool ddirect;
+	bool ext_data;
+	bool data_raw;
 	struct qcow2 *parent;	/* the image this one backs, or NULL */
 
 	/* header, validated */
@@ -281,8 +294,8 @@ static inline void qcow2_compressed_range(struct qcow2 *q, u64 entry,
 void qcow2_err(struct qcow2 *q, const char *fmt, ...);
 
 /* qcow2-header.c */
-int qcow2_open_image(struct qcow2 *q, const char *path, bool ro,
-		     char **error);
+int qcow2_open_image(struct qcow2 *q, const char *path,
+		     const char *data_path, bool ro, char **error);
 void qcow2_close_image(struct qcow2 *q);
 void qcow2_set_cache_size(struct qcow2 *q, u64 bytes);
 int qcow2_update_header_for_write(struct qcow2 *q);
