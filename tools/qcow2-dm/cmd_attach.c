@@ -14,8 +14,6 @@
 #include "live.h"
 #include "util.h"
 
-#define TABLE_MAX	(CHAIN_MAX * (PATH_MAX + 16) + 256)
-
 struct attach_opts {
 	const char *image;
 	char name[128];
@@ -39,7 +37,11 @@ static void usage(FILE *f)
 		"\n"
 		"Backing files named in an image are resolved relative to that\n"
 		"image's folder; their format comes from the backing format header\n"
-		"extension, else from probing for the qcow2 magic (qcow2 or raw).\n");
+		"extension, else from probing for the qcow2 magic (qcow2 or raw).\n"
+		"An external data file that IMAGE names (qemu-img create -o\n"
+		"data_file=...) is resolved the same way, opened read-write unless\n"
+		"--ro and locked like the image; a backing image with an external\n"
+		"data file is refused.\n");
 }
 
 /* Default name: file name, extension dropped, odd characters replaced. */

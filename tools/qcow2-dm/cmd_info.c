@@ -22,8 +22,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: " PROG " info NAME\n"
 		"\n"
-		"Show the image of the qcow2 device NAME, its backing chain, options,\n"
-		"lock holder and the target status: qcow2 version, cluster size,\n"
+		"Show the image of the qcow2 device NAME, its external data file\n"
+		"('data_file:', when it has one), its backing chain, options, lock\n"
+		"holder and the target status: qcow2 version, cluster size,\n"
 		"allocated and free clusters, cache hits and misses, errors seen, flush\n"
 		"sequences run (and how many of them held the per-image lock),\n"
 		"ro or rw, and one 'bitmap:' line per persistent dirty bitmap of the\n"
@@ -63,6 +64,8 @@ static int print_table(const char *name, char *table)
 			i += 2;
 		} else if (!strcmp(tok[i], "cache_mb") && i + 1 < n) {
 			printf("cache_mb: %s\n", tok[++i]);
+		} else if (!strcmp(tok[i], "data_file") && i + 1 < n) {
+			printf("data_file: %s\n", tok[++i]);
 		} else if (!strcmp(tok[i], "ro")) {
 			printf("option: ro\n");
 		} else {

@@ -46,8 +46,8 @@ static void usage(FILE *f)
 		"writes made while the bulk of the data was being copied.\n"
 		"\n"
 		"Refused for read-only devices, devices without a backing file, a\n"
-		"top image with extended L2 entries, and a qcow2 backing file with\n"
-		"larger clusters than the top image.\n"
+		"top image with extended L2 entries or an external data file, and a\n"
+		"qcow2 backing file with larger clusters than the top image.\n"
 		"\n"
 		"  -h, --help   this text\n");
 }
@@ -170,6 +170,8 @@ int live_merge(const char *name, bool quiet)
 		return -1;
 	if (lt.ro)
 		return err("merge: %s is read-only", name);
+	if (live_no_data_file("merge", name, &lt))
+		return -1;
 	if (!lt.backing[0])
 		return err("merge: %s has no backing file to merge into", name);
 	if (check_geometry(&lt))

@@ -116,8 +116,9 @@ static int write_pid_file(const char *name, pid_t pid)
 
 static void exec_holder(const char *name, const struct chain *c)
 {
-	char fds[CHAIN_MAX][16];
-	char *argv[CHAIN_MAX + 4];
+	char fds[CHAIN_MAX + 1][16];
+	char *argv[CHAIN_MAX + 5];
+	const struct chain_file *f;
 	int i, a = 0, null;
 
 	setsid();
@@ -130,10 +131,11 @@ static void exec_holder(const char *name, const struct chain *c)
 	argv[a++] = PROG;
 	argv[a++] = "hold";
 	argv[a++] = (char *)name;
-	for (i = 0; i < c->n; i++) {
+	for (i = 0; i < c->n + c->has_data; i++) {
+		f = i < c->n ? &c->files[i] : &c->data;
 		/* keep the image fds (and their locks) across exec */
-		fcntl(c->files[i].fd, F_SETFD, 0);
-		snprintf(fds[i], sizeof(fds[i]), "%d", c->files[i].fd);
+		fcntl(f->fd, F_SETFD, 0);
+		snprintf(fds[i], sizeof(fds[i]), "%d", f->fd);
 		argv[a++] = fds[i];
 	}
 	argv[a] = NULL;

@@ -26,7 +26,10 @@
 
 extern char **environ;
 
-/* Table: 0 <sectors> qcow2 <image> [<#opt> ro | cache_mb N | backing F P] */
+/*
+ * Table: 0 <sectors> qcow2 <image>
+ *	  [<#opt> ro | cache_mb N | data_file P | backing F P]
+ */
 int live_parse(const char *name, char *table, struct live_table *lt)
 {
 	char *tok[MAX_TOKENS], *save = NULL, *t;
@@ -48,7 +51,12 @@ int live_parse(const char *name, char *table, struct live_table *lt)
 			lt->ro = true;
 		else if (!strcmp(tok[i], "cache_mb") && i + 1 < n)
 			parse_u64(tok[++i], 0, 4096, &lt->cache_mb);
-		else if (!strcmp(tok[i], "backing") && i + 2 < n) {
+		else if (!strcmp(tok[i], "data_file") && i + 1 < n) {
+			if (snprintf(lt->data_file, sizeof(lt->data_file),
+				     "%s", tok[++i]) >=
+			    (int)sizeof(lt->data_file))
+				return err("%s: data file path too long", name);
+		} else if (!strcmp(tok[i], "backing") && i + 2 < n) {
 			if (!lt->backing[0]) {
 				snprintf(lt->backing_fmt,
 					 sizeof(lt->backing_fmt), "%s",
@@ -72,6 +80,17 @@ int live_get(const char *name, struct live_table *lt)
 	if (dm_qcow2_table(name, table, sizeof(table)))
 		return -1;
 	return live_parse(name, table, lt);
+}
+
+int live_no_data_file(const char *what, const char *name,
+		      const struct live_table *lt)
+{
+	if (!lt->data_file[0])
+		return 0;
+	return err("%s: %s: image %s has an external data file (%s): not "
+		   "supported, as it needs an overlay on that image and the "
+		   "target cannot use a backing image with a data file", what,
+		   name, lt->image, lt->data_file);
 }
 
 /* Run argv[0] from PATH, wait for it; its exit status, -1 if it did not run. */
@@ -111,6 +130,9 @@ int live_create_overlay(const char *newp, const struct live_table *lt)
 	close(fd);
 	if (r)
 		return -1;
+	if (info.data_file[0])
+		return err("%s has an external data file: an overlay on it "
+			   "cannot be attached", lt->image);
 	snprintf(opts, sizeof(opts), "cluster_size=%u", 1U << info.cluster_bits);
 	snprintf(size, sizeof(size), "%" PRIu64, lt->sectors << 9);
 	if (live_run(argv) != 0)

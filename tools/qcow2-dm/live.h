@@ -13,13 +13,15 @@
 
 #include "chain.h"
 
-#define TABLE_MAX	(CHAIN_MAX * (PATH_MAX + 16) + 256)
+/* every file of a chain and its data file, each with a keyword or two */
+#define TABLE_MAX	((CHAIN_MAX + 1) * (PATH_MAX + 16) + 256)
 
 /* What a device's table says: "0 <sectors> qcow2 <image> [opts]". */
 struct live_table {
 	char image[PATH_MAX];
 	char backing[PATH_MAX];		/* first backing file, "" if none */
 	char backing_fmt[8];		/* "qcow2" or "raw" */
+	char data_file[PATH_MAX];	/* external data file, "" if none */
 	uint64_t sectors;
 	uint64_t cache_mb;
 	bool ro;
@@ -30,6 +32,14 @@ int live_parse(const char *name, char *table, struct live_table *lt);
 
 /* The table of device @name, parsed. */
 int live_get(const char *name, struct live_table *lt);
+
+/*
+ * -1 with a message naming command @what when the image of device @name
+ * (table @lt) has an external data file: @what needs an overlay on the
+ * image, and the target does not open a backing image with a data file.
+ */
+int live_no_data_file(const char *what, const char *name,
+		      const struct live_table *lt);
 
 /* Run argv[0] from PATH and wait: its exit status, -1 if it did not run. */
 int live_run(char *const argv[]);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * qcow2 header reader: big-endian header fields (v2: 72 bytes, v3: at least
- * 104), the backing file name and the backing format header extension.
+ * 104), the backing file name, and the backing format, bitmaps and external
+ * data file header extensions.
  * Every value comes from a file that may be hostile: all offsets and
  * lengths are bounds-checked before use.
  */
@@ -19,12 +20,14 @@
 #define EXT_END			0x00000000u
 #define EXT_BACKING_FMT		0xe2792acau
 #define EXT_BITMAPS		0x23852875u
+#define EXT_DATA_FILE		0x44415441u	/* "DATA" */
 #define AUTOCLEAR_BITMAPS	(1ull << 0)
 #define BME_IN_USE		(1u << 0)
 #define BME_OFFSET_MASK		0x00fffffffffffe00ull
 #define BME_MAX_BYTES		(256ull << 20)
 #define EXT_AREA_MAX		65536	/* extensions must end in cluster 0 */
 #define INCOMPAT_DIRTY		(1ull << 0)
+#define INCOMPAT_DATA_FILE	(1ull << 2)
 
 static uint32_t be32(const unsigned char *p)
 {
@@ -89,7 +92,27 @@ static int read_backing_name(int fd, const char *path, const unsigned char *h,
 	return 0;
 }
 
-/* Walk the header extensions looking for the backing format. */
+/*
+ * The external data file name: @len bytes at @off, not NUL-terminated.
+ * Ignored, as QEMU does, unless the incompatible bit says it is used.
+ */
+static int read_data_file_name(int fd, const char *path, uint64_t off,
+			       uint32_t len, struct qcow2_info *info)
+{
+	if (!(info->incompatible & INCOMPAT_DATA_FILE))
+		return 0;
+	if (len > QCOW2_BACKING_MAX)
+		return err("%s: data file name length %u is invalid (at most %d)",
+			   path, len, QCOW2_BACKING_MAX);
+	if (read_full(fd, info->data_file, len, off))
+		return err("%s: cannot read the data file name extension", path);
+	info->data_file[len] = '\0';
+	if (strlen(info->data_file) != len)
+		return err("%s: data file name contains a NUL byte", path);
+	return 0;
+}
+
+/* Walk the header extensions: backing format, bitmaps, data file name. */
 static int read_extensions(int fd, const char *path, uint64_t start,
 			   struct qcow2_info *info)
 {
@@ -132,6 +155,9 @@ static int read_extensions(int fd, const char *path, uint64_t start,
 			info->bitmap_dir_size = be64(b + 8);
 			info->bitmap_dir_offset = be64(b + 16);
 		}
+		if (type == EXT_DATA_FILE &&
+		    read_data_file_name(fd, path, off + 8, len, info))
+			return -1;
 		off += 8 + (((uint64_t)len + 7) & ~7ull);
 	}
 	return 0;
@@ -179,7 +205,12 @@ int qcow2_read_info(int fd, const char *path, struct qcow2_info *info)
 			   "run 'qemu-img check -r all %s' first", path, path);
 	if (read_backing_name(fd, path, h, info))
 		return -1;
-	return read_extensions(fd, path, ext_start, info);
+	if (read_extensions(fd, path, ext_start, info))
+		return -1;
+	if ((info->incompatible & INCOMPAT_DATA_FILE) && !info->data_file[0])
+		return err("%s: image has an external data file (incompatible "
+			   "bit 2) but does not name it", path);
+	return 0;
 }
 
 /* Find directory entry @name in @dir (@len bytes, @nb entries): its offset. */

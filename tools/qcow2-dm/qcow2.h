@@ -17,6 +17,8 @@ struct qcow2_info {
 	uint32_t crypt_method;
 	char backing[QCOW2_BACKING_MAX + 1];	/* "" when none */
 	char backing_fmt[QCOW2_FMT_MAX + 1];	/* "" when no extension */
+	/* external data file name (incompatible bit 2), "" when none */
+	char data_file[QCOW2_BACKING_MAX + 1];
 	uint64_t autoclear;		/* v3 only */
 	uint32_t nb_bitmaps;		/* bitmaps extension, 0 when none */
 	uint64_t bitmap_dir_offset, bitmap_dir_size;
@@ -35,8 +37,8 @@ int qcow2_probe(int fd);
 /*
  * Read and sanity-check the header of the image open on fd. Prints a clear
  * message naming `path` and returns -1 on anything this tool cannot attach
- * (not qcow2, unknown version, unreadable backing name); the kernel target
- * does the full validation of the rest.
+ * (not qcow2, unknown version, unreadable backing or data file name); the
+ * kernel target does the full validation of the rest.
  */
 int qcow2_read_info(int fd, const char *path, struct qcow2_info *info);
 

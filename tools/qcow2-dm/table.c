@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Build the dm-qcow2 table line; every backing file is named explicitly. */
+/*
+ * Build the dm-qcow2 table line; the data file and every backing file are
+ * named explicitly.
+ */
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -35,7 +38,8 @@ int table_build(const struct chain *c, bool ro, uint64_t cache_mb,
 		char *buf, size_t len)
 {
 	struct strbuf sb = { buf, len, 0, 0 };
-	unsigned int nopt = (ro ? 1 : 0) + (cache_mb ? 2 : 0) + 3 * (c->n - 1);
+	unsigned int nopt = (ro ? 1 : 0) + (cache_mb ? 2 : 0) +
+			    (c->has_data ? 2 : 0) + 3 * (c->n - 1);
 	int i;
 
 	if (c->top.size % 512)
@@ -51,6 +55,8 @@ int table_build(const struct chain *c, bool ro, uint64_t cache_mb,
 		sb_add(&sb, " ro");
 	if (cache_mb)
 		sb_add(&sb, " cache_mb %llu", (unsigned long long)cache_mb);
+	if (c->has_data)
+		sb_add(&sb, " data_file %s", c->data.path);
 	for (i = 1; i < c->n; i++)
 		sb_add(&sb, " backing %s %s", c->files[i].qcow2 ? "qcow2" : "raw",
 		       c->files[i].path);

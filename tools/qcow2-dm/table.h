@@ -10,7 +10,8 @@
 #include "chain.h"
 
 /*
- * "0 <sectors> qcow2 <image> [<#opt> ro cache_mb N backing <fmt> <path>...]"
+ * "0 <sectors> qcow2 <image> [<#opt> ro cache_mb N data_file <path>
+ *  backing <fmt> <path>...]"
  * cache_mb 0 means the target's default. -1 with a message on error.
  */
 int table_build(const struct chain *c, bool ro, uint64_t cache_mb,
