@@ -39,6 +39,11 @@ check_all() {
 		qemu-img compare -q "$IMG" "$EXP"
 }
 
+# verdict NAME: ok when check_all passes
+verdict() {
+	if check_all; then ktap_ok "$1"; else ktap_fail "$1"; fi
+}
+
 # apply DEV SEEK_K COUNT_K: the same random data to DEV and EXP; a
 # failed write fails the test that made it (FAILED)
 apply() {
@@ -81,11 +86,7 @@ writes() {
 	apply /dev/mapper/dqd 0 8 && apply /dev/mapper/dqd 60 72 &&
 		apply /dev/mapper/dqd 2050 4 && apply /dev/mapper/dqd 3900 196
 	detach dqd
-	if check_all; then
-		ktap_ok "writes ($opts): image clean, content as written"
-	else
-		ktap_fail "writes ($opts): image clean, content as written"
-	fi
+	verdict "writes ($opts): image clean, content as written"
 
 	attach dqd "$IMG" data_file "$DATA"
 	blkdiscard -o 1048576 -l 131072 /dev/mapper/dqd &&
@@ -96,11 +97,7 @@ writes() {
 	dd if=/dev/zero of="$EXP" bs=1k seek=3072 count=68 conv=notrunc \
 		status=none
 	detach dqd
-	if check_all; then
-		ktap_ok "discard, write zeroes ($opts): clean, zeros read"
-	else
-		ktap_fail "discard, write zeroes ($opts): clean, zeros read"
-	fi
+	verdict "discard, write zeroes ($opts): clean, zeros read"
 }
 
 for opts in "cluster_size=65536" "cluster_size=4096" \
@@ -145,11 +142,7 @@ attach dqd "$IMG" data_file "$DATA" backing qcow2 "$WORK/base.qcow2"
 FAILED=0
 apply /dev/mapper/dqd 68 4 && apply /dev/mapper/dqd 0 1
 detach dqd
-if check_all; then
-	ktap_ok "copy-on-write from a backing file into the data file"
-else
-	ktap_fail "copy-on-write from a backing file into the data file"
-fi
+verdict "copy-on-write from a backing file into the data file"
 
 # refusals, each with its reason in the kernel log
 mkimg "cluster_size=65536" 4M
