@@ -254,8 +254,6 @@ int cmd_backup(int argc, char **argv)
 	if (o.bitmap && lt.ro)
 		return err("backup: %s is read-only: it has no dirty bitmaps to "
 			   "follow", name), 1;
-	if (!lt.ro && live_no_data_file("backup", name, &lt))
-		return 1;
 	if (!stat(out, &st) || errno != ENOENT)
 		return err("backup: %s already exists", out), 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);

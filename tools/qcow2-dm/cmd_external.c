@@ -65,8 +65,6 @@ int cmd_snapshot_external(int argc, char **argv)
 		return 1;
 	if (lt.ro)
 		return err("snapshot: %s is read-only: nothing to snapshot", name), 1;
-	if (live_no_data_file("snapshot --external", name, &lt))
-		return 1;
 	if (!stat(arg, &st) || errno != ENOENT)
 		return err("snapshot: %s already exists", arg), 1;
 	if (live_create_overlay(arg, &lt))

@@ -170,8 +170,6 @@ int live_merge(const char *name, bool quiet)
 		return -1;
 	if (lt.ro)
 		return err("merge: %s is read-only", name);
-	if (live_no_data_file("merge", name, &lt))
-		return -1;
 	if (!lt.backing[0])
 		return err("merge: %s has no backing file to merge into", name);
 	if (check_geometry(&lt))

@@ -82,17 +82,6 @@ int live_get(const char *name, struct live_table *lt)
 	return live_parse(name, table, lt);
 }
 
-int live_no_data_file(const char *what, const char *name,
-		      const struct live_table *lt)
-{
-	if (!lt->data_file[0])
-		return 0;
-	return err("%s: %s: image %s has an external data file (%s): not "
-		   "supported, as it needs an overlay on that image and the "
-		   "target cannot use a backing image with a data file", what,
-		   name, lt->image, lt->data_file);
-}
-
 /* Run argv[0] from PATH, wait for it; its exit status, -1 if it did not run. */
 int live_run(char *const argv[])
 {
@@ -130,9 +119,12 @@ int live_create_overlay(const char *newp, const struct live_table *lt)
 	close(fd);
 	if (r)
 		return -1;
+	/* before anything is created: backup, merge and external all stop */
 	if (info.data_file[0])
-		return err("%s has an external data file: an overlay on it "
-			   "cannot be attached", lt->image);
+		return err("%s has an external data file (%s): not supported, "
+			   "an overlay on it cannot be attached (the target "
+			   "opens no backing image with a data file)",
+			   lt->image, info.data_file);
 	snprintf(opts, sizeof(opts), "cluster_size=%u", 1U << info.cluster_bits);
 	snprintf(size, sizeof(size), "%" PRIu64, lt->sectors << 9);
 	if (live_run(argv) != 0)

@@ -33,14 +33,6 @@ int live_parse(const char *name, char *table, struct live_table *lt);
 /* The table of device @name, parsed. */
 int live_get(const char *name, struct live_table *lt);
 
-/*
- * -1 with a message naming command @what when the image of device @name
- * (table @lt) has an external data file: @what needs an overlay on the
- * image, and the target does not open a backing image with a data file.
- */
-int live_no_data_file(const char *what, const char *name,
-		      const struct live_table *lt);
-
 /* Run argv[0] from PATH and wait: its exit status, -1 if it did not run. */
 int live_run(char *const argv[]);
 
