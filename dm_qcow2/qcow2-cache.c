@@ -300,22 +300,31 @@ static int write_rt_header(struct qcow2 *q)
 	return ret;
 }
 
-/*
- * Make what was written durable. An external data file first: metadata
- * written after this may point at its clusters.
- */
 static int sync_file(struct qcow2 *q)
+{
+	int ret = vfs_fsync(q->file, 0);
+
+	if (ret)
+		qcow2_err(q, "fsync failed: %d", ret);
+	return ret;
+}
+
+/*
+ * Step 1's fsync: an external data file too, first, as the L2 tables
+ * written after it may point at its clusters. Later steps write only
+ * metadata that points at metadata.
+ */
+static int sync_data_and_file(struct qcow2 *q)
 {
 	int ret = 0;
 
 	/* NULL in a constructor that failed before opening it */
-	if (q->dfile && q->dfile != q->file)
+	if (q->dfile && q->dfile != q->file) {
 		ret = vfs_fsync(q->dfile, 0);
-	if (!ret)
-		ret = vfs_fsync(q->file, 0);
-	if (ret)
-		qcow2_err(q, "fsync failed: %d", ret);
-	return ret;
+		if (ret)
+			qcow2_err(q, "fsync of the data file failed: %d", ret);
+	}
+	return ret ?: sync_file(q);
 }
 
 /*
@@ -342,7 +351,7 @@ int qcow2_flush_meta(struct qcow2 *q)
 	wait_flush_writes(q);
 	ret = qcow2_cache_write_dirty(q, &q->rbc);
 	if (!ret)
-		ret = sync_file(q);
+		ret = sync_data_and_file(q);
 	if (!ret && q->rt_dirty) {
 		ret = write_u64_table(q, q->rt, q->rt_entries, q->rt_offset);
 		if (!ret)
@@ -544,7 +553,7 @@ static int flush_write_all(struct qcow2 *q, struct flush_set *fs)
 
 	ret = write_copies(q, &fs->rb);
 	if (!ret)
-		ret = sync_file(q);
+		ret = sync_data_and_file(q);
 	if (!ret && fs->rt) {
 		ret = write_u64_table(q, fs->rt, fs->rt_entries, fs->rt_offset);
 		if (!ret)
