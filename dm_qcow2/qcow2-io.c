@@ -9,6 +9,7 @@
  * clusters proceed in parallel.
  */
 #include <linux/slab.h>
+#include <linux/falloc.h>
 #include <linux/sched.h>
 #include "qcow2.h"
 #include "compat.h"
@@ -725,8 +726,12 @@ int qcow2_write(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len)
 	return 0;
 }
 
-/* Under q->lock: drop one whole cluster (discard or zero it). */
-static int unmap_cluster(struct qcow2 *q, u64 pos, bool zeroes)
+/*
+ * Under q->lock: drop one whole cluster (discard or zero it). *@punch
+ * tells whether the cluster held data of an external data file at its
+ * own guest offset (where QEMU puts it), which the caller may punch.
+ */
+static int unmap_cluster(struct qcow2 *q, u64 pos, bool zeroes, bool *punch)
 {
 	bool backing = q->bq || q->braw;
 	bool zero_flag = q->version >= 3 && (zeroes || backing);
@@ -735,6 +740,7 @@ static int unmap_cluster(struct qcow2 *q, u64 pos, bool zeroes)
 	void *slot;
 	int ret;
 
+	*punch = false;
 	ret = get_l2(q, pos, &t, &l1e);
 	if (ret)
 		return ret;
@@ -749,6 +755,9 @@ static int unmap_cluster(struct qcow2 *q, u64 pos, bool zeroes)
 	ret = release_entry(q, entry, true);
 	if (ret)
 		return ret;
+	*punch = q->ext_data && !(entry & QCOW2_OFLAG_COMPRESSED) &&
+		 entry_has_host(q, entry) &&
+		 (entry & QCOW2_OFFSET_MASK) == qcow2_cl_align(q, pos);
 	if (q->ext_l2) {
 		put_unaligned_be64(0, slot);
 		put_unaligned_be64(zero_flag ? 0xffffffff00000000ULL : 0,
@@ -760,17 +769,39 @@ static int unmap_cluster(struct qcow2 *q, u64 pos, bool zeroes)
 	return 0;
 }
 
+/*
+ * A data file cluster is not refcounted, so nothing holds it back from
+ * reuse the way a deferred free holds an image cluster: the next write to
+ * the guest cluster takes the same host range. Punch it now, while the
+ * cluster is in q->inflight and no new write can reach it. The L2 change
+ * is not durable yet; a crash before it is leaves an entry that reads
+ * zeros, which is what the discarded or zeroed cluster reads anyway. A
+ * write from a lookup made before the change may still land after the
+ * hole: that only leaves data no entry names, never visible, because a
+ * new allocation writes every (sub)cluster it marks allocated. The punch
+ * only gives space back, so its failure (a data file on a device without
+ * write zeroes, say) is not the request's.
+ */
+static void punch_data_cluster(struct qcow2 *q, u64 pos)
+{
+	vfs_fallocate(q->dfile, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      qcow2_cl_align(q, pos), q->cluster_size);
+}
+
 static int unmap_one(struct qcow2 *q, u64 pos, bool zeroes)
 {
 	struct qcow2_inflight f;
+	bool punch;
 	int ret;
 
 	mutex_lock(&q->lock);
 	qcow2_cache_clean_tail(q);
 	qcow2_refblock_prefetch(q, q->free_hint);
 	inflight_enter(q, pos >> q->cluster_bits, &f);
-	ret = unmap_cluster(q, pos, zeroes);
+	ret = unmap_cluster(q, pos, zeroes, &punch);
 	mutex_unlock(&q->lock);
+	if (!ret && punch)
+		punch_data_cluster(q, pos);
 	inflight_leave(q, &f);
 	return ret;
 }

@@ -4,7 +4,8 @@
 # without data_file_raw): what qemu-img and qemu-io wrote reads back byte
 # for byte, including the data file's first cluster (L2 offset 0); writes,
 # partial-cluster writes over a backing file, discard and write zeroes
-# leave an image that qemu-img checks clean and reads as expected; a raw
+# leave an image that qemu-img checks clean and reads as expected, and
+# give the dropped clusters' space in the data file back; a raw
 # data file stays a raw image of the disk; what cannot work is refused
 # with a reason (data file missing from the table, given for an image
 # without one, internal snapshots).
@@ -16,7 +17,7 @@ DATA=$WORK/d.data
 EXP=$WORK/exp.raw
 
 ktap_header
-ktap_plan 17
+ktap_plan 20
 
 # mkimg OPTS SIZE: fresh IMG on DATA with qemu-img's own writes, among
 # them guest cluster 0 (host offset 0 of the data file)
@@ -88,16 +89,32 @@ writes() {
 	detach dqd
 	verdict "writes ($opts): image clean, content as written"
 
+	# qemu-io wrote 72 KiB at 1 MiB: discarding its (whole) clusters
+	# must give that space of the data file back
+	local before after
+	before=$(stat -c %b "$DATA")
 	attach dqd "$IMG" data_file "$DATA"
-	blkdiscard -o 1048576 -l 131072 /dev/mapper/dqd &&
-		blkdiscard -z -o 3145728 -l 69632 /dev/mapper/dqd ||
-		FAILED=1
+	blkdiscard -o 1048576 -l 131072 /dev/mapper/dqd || FAILED=1
+	after=$(stat -c %b "$DATA")
+	blkdiscard -z -o 3145728 -l 69632 /dev/mapper/dqd || FAILED=1
 	dd if=/dev/zero of="$EXP" bs=1k seek=1024 count=128 conv=notrunc \
 		status=none
 	dd if=/dev/zero of="$EXP" bs=1k seek=3072 count=68 conv=notrunc \
 		status=none
 	detach dqd
-	verdict "discard, write zeroes ($opts): clean, zeros read"
+	if check_all && [ $((before - after)) -ge $((72 * 1024 / 512)) ]; then
+		ktap_ok "discard, write zeroes ($opts): clean, zeros read, space given back"
+	else
+		ktap_fail "discard, write zeroes ($opts): clean, zeros read, space given back" \
+			"data file blocks $before -> $after"
+	fi
+
+	# the punched clusters take new data again
+	attach dqd "$IMG" data_file "$DATA"
+	FAILED=0
+	apply /dev/mapper/dqd 1030 8 && apply /dev/mapper/dqd 3072 64
+	detach dqd
+	verdict "writes into punched clusters ($opts): clean, content as written"
 }
 
 for opts in "cluster_size=65536" "cluster_size=4096" \
