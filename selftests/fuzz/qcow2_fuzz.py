@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """qcow2 image fuzzer for the dm-qcow2 target.
 
-Seed images come from qemu-img / qemu-io (every layout the target may meet);
+Seed images come from qemu-img / qemu-io (every layout the target may meet,
+external data files too: a case gets a fresh copy of its seed's data file);
 each fuzz case copies one seed and damages it in 1..4 ways chosen by a
 deterministic PRNG seeded with the case number, so any case can be rebuilt
 from its number alone. In the test VM every case is attached with
@@ -53,6 +54,12 @@ SEEDS = [
     ("bitmaps", "cluster_size=65536", "bitmap:b0 bitmap:b1 w:0:128k w:4M:64k", 8 * MIB),
     ("backing", "cluster_size=65536", "w:1M:64k", 8 * MIB),
     ("prealloc", "cluster_size=65536,preallocation=metadata", "w:0:64k", 8 * MIB),
+    # "@" stands for the seed's external data file, SEED.data
+    ("datafile", "cluster_size=65536,data_file=@", "w:0:128k w:1M:64k", 8 * MIB),
+    ("datafile-raw", "cluster_size=65536,data_file=@,data_file_raw=on", "w:0:64k w:2M:64k",
+     8 * MIB),
+    ("datafile-extl2", "cluster_size=65536,extended_l2=on,data_file=@", "w:0:8k w:1M:64k",
+     8 * MIB),
 ]
 for _bits in (1, 2, 4, 8, 32, 64):
     SEEDS.append(("refcount%d" % _bits, "cluster_size=65536,refcount_bits=%d" % _bits,
@@ -73,6 +80,7 @@ def make_seeds(d):
     sh("qemu-io", "-c", "write -P 0x11 0 2M", base)
     for n, (name, opts, steps, size) in enumerate(SEEDS):
         img = os.path.join(d, name + ".qcow2")
+        opts = opts.replace("@", os.path.join(d, name + ".data"))
         cmd = ["qemu-img", "create", "-q", "-f", "qcow2", "-o", opts]
         if name == "backing":
             cmd += ["-b", base, "-F", "qcow2"]
@@ -607,10 +615,16 @@ def run_case(seed_dir, work, case, st, timeout, kmsg, verbose):
     CMD_TIME["mutate"] = CMD_TIME.get("mutate", 0) + time.time() - t0
     seed_size = [s[3] for s in SEEDS if s[0] == name][0]
     extra = ""
+    data = None
     if name == "backing":
         extra = " 3 backing qcow2 " + os.path.join(seed_dir, "backing-base.qcow2")
+    elif os.path.exists(os.path.join(seed_dir, name + ".data")):
+        # the data file is only data (written by the case): a fresh copy
+        data = os.path.join(work, "case.data")
+        shutil.copyfile(os.path.join(seed_dir, name + ".data"), data)
+        extra = " 2 data_file " + data
     st["images"] += 1
-    st["seeds"][name] = st["seeds"].get(name, 0) + 1
+    st["seeds"].setdefault(name, [0, 0])[0] += 1
     tried = set()
     for sectors in (header_sectors(img), seed_size // 512):
         if sectors == 0 or sectors >= (1 << 55) or sectors in tried:
@@ -624,6 +638,7 @@ def run_case(seed_dir, work, case, st, timeout, kmsg, verbose):
             st["refused"] += 1
             continue
         st["attached"] += 1
+        st["seeds"][name][1] += 1
         try:
             exercise(dm, sectors, st, timeout)
         finally:
@@ -640,6 +655,8 @@ def run_case(seed_dir, work, case, st, timeout, kmsg, verbose):
         for ln in bad[:20]:
             print("#   " + ln)
     os.unlink(img)
+    if data:
+        os.unlink(data)
 
 
 def cmd_run(a):
@@ -664,7 +681,8 @@ def cmd_run(a):
           "%d read errors, %d write errors, %d flush errors; %.0f s"
           % (st["images"], st["attempts"], st["refused"], st["attached"], st["read_errors"],
              st["write_errors"], st["flush_errors"], dt))
-    print("# seeds: " + " ".join("%s=%d" % kv for kv in sorted(st["seeds"].items())))
+    print("# seeds (images/attached): " +
+          " ".join("%s=%d/%d" % (k, v[0], v[1]) for k, v in sorted(st["seeds"].items())))
     print("# time: " + " ".join("%s=%.1fs" % kv for kv in sorted(CMD_TIME.items())))
     print("# cases %d..%d" % (cases[0], cases[-1]) if len(cases) else "# no cases")
     failed = st["warnings"] + ([hung] if hung is not None else []) + \
