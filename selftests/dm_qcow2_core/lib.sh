@@ -34,3 +34,13 @@ detach() { dmsetup remove "$1"; }
 # dmesg lines since the last call (kernel warnings fail the VM run anyway)
 klog_mark() { dmesg | wc -l > "$WORK/.klog"; }
 klog_new() { dmesg | tail -n +$(( $(cat "$WORK/.klog") + 1 )); }
+
+# mirror_write DEV REF OFF LEN: the same LEN random bytes at byte offset
+# OFF of DEV (synced) and of the raw reference REF
+mirror_write() {
+	head -c "$4" /dev/urandom > "$WORK/.w" &&
+	dd if="$WORK/.w" of="$1" bs=64k oflag=seek_bytes seek="$3" \
+		conv=notrunc,fsync status=none &&
+	dd if="$WORK/.w" of="$2" bs=64k oflag=seek_bytes seek="$3" \
+		conv=notrunc status=none
+}

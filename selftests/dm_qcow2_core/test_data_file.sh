@@ -48,14 +48,7 @@ verdict() {
 # apply DEV SEEK_K COUNT_K: the same random data to DEV and EXP; a
 # failed write fails the test that made it (FAILED)
 apply() {
-	head -c $(( $3 * 1024 )) /dev/urandom > "$WORK/w.bin"
-	if ! dd if="$WORK/w.bin" of="$1" bs=1k seek="$2" conv=notrunc,fsync \
-		status=none; then
-		FAILED=1
-		return 1
-	fi
-	dd if="$WORK/w.bin" of="$EXP" bs=1k seek="$2" conv=notrunc \
-		status=none
+	mirror_write "$1" "$EXP" $(($2 * 1024)) $(($3 * 1024)) || FAILED=1
 }
 
 for opts in "cluster_size=65536" "cluster_size=4096" \
