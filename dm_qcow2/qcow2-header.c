@@ -122,6 +122,20 @@ bool qcow2_overlaps_meta(struct qcow2 *q, u64 off, u64 len)
 			      (u64)q->rt_clusters << q->cluster_bits);
 }
 
+/*
+ * The device whose sector size limits direct I/O on @f: the device itself
+ * for a block device node (a data file or raw backing file may be one),
+ * else the one under the file system (none for tmpfs, 9p, ...).
+ */
+static struct block_device *file_sector_bdev(struct file *f)
+{
+	struct inode *inode = file_inode(f);
+
+	if (S_ISBLK(inode->i_mode))
+		return I_BDEV(f->f_mapping->host);
+	return inode->i_sb->s_bdev;
+}
+
 static struct file *open_file(const char *path, bool ro, bool *direct)
 {
 	int flags = (ro ? O_RDONLY : O_RDWR) | O_LARGEFILE;
@@ -134,7 +148,7 @@ static struct file *open_file(const char *path, bool ro, bool *direct)
 	if (IS_ERR(f))
 		return f;
 	/* 512-byte guest I/O must stay legal: direct I/O only on 512 B sectors */
-	bdev = file_inode(f)->i_sb->s_bdev;
+	bdev = file_sector_bdev(f);
 	if (bdev && bdev_logical_block_size(bdev) > 512) {
 		filp_close(f, NULL);
 		return filp_open(path, flags, 0);

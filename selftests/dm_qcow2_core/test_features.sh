@@ -11,7 +11,7 @@ P="python3 $(dirname "$0")/qcow2patch.py"
 IMG=$WORK/f.qcow2
 
 ktap_header
-ktap_plan 12
+ktap_plan 13
 
 qemu-img create -q -f qcow2 "$IMG" 4M
 qemu-io -c 'write -P 0x11 0 1M' "$IMG" >/dev/null
@@ -193,4 +193,56 @@ if modprobe brd rd_nr=1 rd_size=65536 2>/dev/null && mkfs.ext4 -q -F /dev/ram0 &
 else
 	ktap_skip "direct I/O on ext4" "no brd/mkfs.ext4"
 fi
+
+# 4096-byte sectors: 512-byte guest I/O cannot go to such a device with
+# direct I/O, so the target must use buffered I/O there, both for an image
+# on a file system over it and for a data file that is the device itself
+sector4k() {
+	local loop why=
+	truncate -s 64M "$WORK/4k.img"
+	loop=$(losetup -f --show -b 4096 "$WORK/4k.img") || return 4
+	mkfs.ext4 -q -F "$loop" && mkdir -p "$WORK/4k" && mount "$loop" "$WORK/4k" ||
+		{ losetup -d "$loop"; return 4; }
+	qemu-img create -q -f qcow2 "$WORK/4k/s.qcow2" 8M
+	qemu-img create -q -f qcow2 -o data_file="$WORK/s.data" "$WORK/s2.qcow2" 8M
+	qemu-io -c 'write -P 0x45 0 1M' "$WORK/4k/s.qcow2" >/dev/null
+	qemu-io -c 'write -P 0x46 0 1M' "$WORK/s2.qcow2" >/dev/null
+	# the data file moves onto the 4k device (a block device of its own)
+	umount "$WORK/4k" && dd if="$WORK/4k.img" of="$WORK/4k.save" bs=1M status=none &&
+	dd if="$WORK/s.data" of="$loop" bs=1M conv=fsync status=none || why="setup;"
+	qemu-img convert -O raw "$WORK/s2.qcow2" "$WORK/s2.raw"
+	attach dm4 "$WORK/s2.qcow2" data_file "$loop" || why="$why attach data file;"
+	head -c 8192 /dev/urandom > "$WORK/w.bin"
+	for seek in 1 7 2050; do
+		dd if="$WORK/w.bin" of=/dev/mapper/dm4 bs=512 seek=$seek count=3 \
+			oflag=direct status=none || why="$why data file write $seek;"
+		dd if="$WORK/w.bin" of="$WORK/s2.raw" bs=512 seek=$seek count=3 \
+			conv=notrunc status=none
+	done
+	cmp /dev/mapper/dm4 "$WORK/s2.raw" >/dev/null || why="$why data file device differs;"
+	detach dm4
+	# the image back on its file system, now with the data file's changes
+	dd if="$loop" of="$WORK/s.data" bs=1M count=8 status=none
+	qemu-img check -q "$WORK/s2.qcow2" || why="$why data file image check;"
+	qemu-img compare -q "$WORK/s2.qcow2" "$WORK/s2.raw" || why="$why data file compare;"
+	dd if="$WORK/4k.save" of="$loop" bs=1M conv=fsync status=none
+	mount "$loop" "$WORK/4k" || { losetup -d "$loop"; echo "remount failed"; return 1; }
+	qemu-img convert -O raw "$WORK/4k/s.qcow2" "$WORK/s.raw"
+	attach dm4 "$WORK/4k/s.qcow2" || why="$why attach on ext4;"
+	for seek in 3 129 4000; do
+		dd if="$WORK/w.bin" of=/dev/mapper/dm4 bs=512 seek=$seek count=5 \
+			oflag=direct status=none || why="$why ext4 write $seek;"
+		dd if="$WORK/w.bin" of="$WORK/s.raw" bs=512 seek=$seek count=5 \
+			conv=notrunc status=none
+	done
+	cmp /dev/mapper/dm4 "$WORK/s.raw" >/dev/null || why="$why ext4 device differs;"
+	detach dm4
+	qemu-img check -q "$WORK/4k/s.qcow2" || why="$why ext4 image check;"
+	qemu-img compare -q "$WORK/4k/s.qcow2" "$WORK/s.raw" || why="$why ext4 compare;"
+	umount "$WORK/4k"
+	losetup -d "$loop"
+	rm -f "$WORK/4k.img" "$WORK/4k.save"
+	[ -z "$why" ] || { echo "$why"; return 1; }
+}
+ktap_run "4096-byte sectors: 512-byte writes to an image on ext4 and to a data file on the device" sector4k
 ktap_finish
