@@ -197,6 +197,22 @@ fi
 # 4096-byte sectors: 512-byte guest I/O cannot go to such a device with
 # direct I/O, so the target must use buffered I/O there, both for an image
 # on a file system over it and for a data file that is the device itself
+# writes512 RAW COUNT SEEK...: COUNT sectors of w.bin at each SEEK (in
+# 512-byte sectors) of dm4, direct, and of RAW; fails when a write fails
+# or dm4 then reads otherwise than RAW
+writes512() {
+	local raw=$1 count=$2 seek rc=0
+	shift 2
+	for seek in "$@"; do
+		dd if="$WORK/w.bin" of=/dev/mapper/dm4 bs=512 seek="$seek" \
+			count="$count" oflag=direct status=none || rc=1
+		dd if="$WORK/w.bin" of="$raw" bs=512 seek="$seek" count="$count" \
+			conv=notrunc status=none
+	done
+	cmp /dev/mapper/dm4 "$raw" >/dev/null || rc=1
+	return $rc
+}
+
 sector4k() {
 	local loop why=
 	truncate -s 64M "$WORK/4k.img"
@@ -213,13 +229,7 @@ sector4k() {
 	qemu-img convert -O raw "$WORK/s2.qcow2" "$WORK/s2.raw"
 	attach dm4 "$WORK/s2.qcow2" data_file "$loop" || why="$why attach data file;"
 	head -c 8192 /dev/urandom > "$WORK/w.bin"
-	for seek in 1 7 2050; do
-		dd if="$WORK/w.bin" of=/dev/mapper/dm4 bs=512 seek=$seek count=3 \
-			oflag=direct status=none || why="$why data file write $seek;"
-		dd if="$WORK/w.bin" of="$WORK/s2.raw" bs=512 seek=$seek count=3 \
-			conv=notrunc status=none
-	done
-	cmp /dev/mapper/dm4 "$WORK/s2.raw" >/dev/null || why="$why data file device differs;"
+	writes512 "$WORK/s2.raw" 3 1 7 2050 || why="$why data file writes;"
 	detach dm4
 	# the image back on its file system, now with the data file's changes
 	dd if="$loop" of="$WORK/s.data" bs=1M count=8 status=none
@@ -229,13 +239,7 @@ sector4k() {
 	mount "$loop" "$WORK/4k" || { losetup -d "$loop"; echo "remount failed"; return 1; }
 	qemu-img convert -O raw "$WORK/4k/s.qcow2" "$WORK/s.raw"
 	attach dm4 "$WORK/4k/s.qcow2" || why="$why attach on ext4;"
-	for seek in 3 129 4000; do
-		dd if="$WORK/w.bin" of=/dev/mapper/dm4 bs=512 seek=$seek count=5 \
-			oflag=direct status=none || why="$why ext4 write $seek;"
-		dd if="$WORK/w.bin" of="$WORK/s.raw" bs=512 seek=$seek count=5 \
-			conv=notrunc status=none
-	done
-	cmp /dev/mapper/dm4 "$WORK/s.raw" >/dev/null || why="$why ext4 device differs;"
+	writes512 "$WORK/s.raw" 5 3 129 4000 || why="$why ext4 writes;"
 	detach dm4
 	qemu-img check -q "$WORK/4k/s.qcow2" || why="$why ext4 image check;"
 	qemu-img compare -q "$WORK/4k/s.qcow2" "$WORK/s.raw" || why="$why ext4 compare;"
