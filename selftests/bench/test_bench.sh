@@ -52,9 +52,14 @@ for s in r["summary"]:
     assert s["bw_mib"]["median"] > 0, where
     assert 0 < s["clat_p50_us"]["median"] <= s["clat_p99_us"]["median"], where
     assert s["cpu_us_per_io"]["median"] > 0, where
-    # 4 KiB: bandwidth and IOPS must agree
+    # 4 KiB: bandwidth and IOPS must agree, up to the 128 I/Os in flight
+    # at the end of a run (fio counts them in one, not the other), which
+    # matter on a slow kernel (the debug one: ~250 IOPS on host-loop)
+    rt = min(x["runtime_ms"] for x in r["runs"] if x["status"] == "ok" and
+             (x["config"], x["point"]) == (s["config"], s["point"]))
+    slack = 128 * 4096 / 1048576 / (rt / 1000.0)
     bw = s["iops"]["median"] * 4096 / 1048576
-    assert abs(bw - s["bw_mib"]["median"]) <= 0.2 * bw + 0.1, (where, bw)
+    assert abs(bw - s["bw_mib"]["median"]) <= 0.2 * bw + 0.1 + slack, (where, bw, slack)
 for run in r["runs"]:
     if run["status"] == "ok":
         assert run["ios"] > 0 and run["runtime_ms"] > 0, run
