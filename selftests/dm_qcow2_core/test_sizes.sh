@@ -17,7 +17,7 @@ EXP=$WORK/exp.raw
 ktap_header
 ktap_plan 9
 
-# reads_back NAME ATTACH_OPTS...: the device reads what qemu-img reads,
+# case_run NAME ATTACH_OPTS...: the device reads what qemu-img reads,
 # then takes writes mirrored on EXP (WRITES: "offset:length" in bytes);
 # after detach the image is clean and equal to EXP
 WRITES=
