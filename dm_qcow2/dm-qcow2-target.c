@@ -209,6 +209,33 @@ static bool owner_del(struct qcow2_target *qt)
 	return sup;
 }
 
+/*
+ * May @qt change the image's metadata from outside the I/O path (a
+ * message)? Only while it is the running owner: a suspended table has
+ * written its metadata back and a newer table may have read the image
+ * since (dmsetup reload), and a superseded one describes an image that
+ * changed under it; a write by either is overwritten by, or overwrites,
+ * the owner's view. The answer holds until the message returns: suspend
+ * waits for the message's SRCU read section before postsuspend clears
+ * running, and no newer table can be built while this one runs.
+ * Read-only tables (owner_seq 0) are left to the caller's -EROFS.
+ */
+static int owner_may_write(struct qcow2_target *qt, const char *what)
+{
+	int ret = 0;
+
+	if (!qt->owner_seq)
+		return 0;
+	mutex_lock(&owners_lock);
+	if (!qt->running || superseded(qt))
+		ret = -EBUSY;
+	mutex_unlock(&owners_lock);
+	if (ret)
+		DMERR_LIMIT("%s: %s refused: this table is not the image's running owner (suspended or superseded by a reload)",
+			    qt->q->path, what);
+	return ret;
+}
+
 struct qcow2_io {
 	struct work_struct work;
 	struct qcow2_target *qt;
@@ -716,12 +743,16 @@ static int snapshot_message(struct qcow2_target *qt, unsigned int argc,
 		return -EINVAL;
 	}
 	mutex_lock(&qt->msg_lock);
+	ret = q->ro ? 0 : owner_may_write(qt, argv[0]);
+	if (ret)
+		goto out_unlock;
 	gate_shut(qt);
 	if (!strcmp(argv[0], "create"))
 		ret = qcow2_snapshot_create(q, argv[1]);
 	else
 		ret = qcow2_snapshot_delete(q, argv[1]);
 	gate_open(qt);
+out_unlock:
 	mutex_unlock(&qt->msg_lock);
 	return ret;
 }

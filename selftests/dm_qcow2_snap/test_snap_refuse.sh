@@ -126,10 +126,68 @@ suspended_revert() {
 	return $rc
 }
 
+# Messages on a table that is not the image's running owner (review
+# finding, reproduced): suspend, reload the same table, message, resume,
+# write, detach. The message used to write the snapshot table under the
+# new table, whose view then overwrote it, and QEMU could no longer open
+# the image ("Too much extra metadata in snapshot table entry 0"). Each
+# metadata-writing message must be refused with EBUSY and one log line,
+# on a suspended owner with and without a reload; the image stays clean,
+# opens in QEMU and holds what the device read.
+# not_owner_one OP ARG reload|plain
+not_owner_one() {
+	local op="$1 $2" how=$3 name dev rc=0 table
+	qemu-img snapshot -c own "$img" || return 1
+	name=$(dq_name)
+	dq_attach "$img" "$name" || return 1
+	dev=$DEV
+	table=$(dmsetup table "$name" | cut -d' ' -f4-)
+	dmsetup suspend "$name" || { echo "suspend failed"; return 1; }
+	if [ "$how" = reload ]; then
+		dmsetup reload "$name" --table "0 $((SIZE / 512)) qcow2 $table" ||
+			{ echo "reload failed"; return 1; }
+	fi
+	refused "$op on a suspended table ($how)" "Device or resource busy" \
+		"not the image's running owner" "$name" "$1" "$2" || rc=1
+	dmsetup resume "$name" || { echo "resume after $op ($how) failed"; return 1; }
+	dd if=/dev/urandom of="$dev" bs=64k count=4 seek=$((RANDOM % 64)) \
+		oflag=direct status=none || { echo "write after $op failed"; rc=1; }
+	cp "$dev" "$WORK/owner.raw"
+	dq_detach "$name" || return 1
+	check_clean "$img" || rc=1
+	qemu-img snapshot -l "$img" >/dev/null ||
+		{ echo "$op ($how): qemu-img snapshot -l cannot open the image"; return 1; }
+	listed "$img" own || { echo "$op ($how): own not in qemu-img snapshot -l"; rc=1; }
+	listed "$img" s1 && { echo "$op ($how): s1 in qemu-img snapshot -l"; rc=1; }
+	qemu-img compare -q -f qcow2 -F raw "$img" "$WORK/owner.raw" ||
+		{ echo "$op ($how): image differs from what the device read"; rc=1; }
+	qemu-img snapshot -d own "$img" || rc=1
+	qemu-img snapshot -d s1 "$img" 2>/dev/null
+	return $rc
+}
+
+not_owner() {
+	local name rc=0
+	not_owner_one create s1 reload || rc=1
+	not_owner_one delete own reload || rc=1
+	not_owner_one create s1 plain || rc=1
+	not_owner_one delete own plain || rc=1
+	# the running owner still takes both, once resumed
+	name=$(dq_name)
+	dq_attach "$img" "$name" || return 1
+	dmsetup suspend "$name" && dmsetup resume "$name" || rc=1
+	snap_msg "$name" create s2 || { echo "create on the running owner failed"; rc=1; }
+	snap_msg "$name" delete s2 || { echo "delete on the running owner failed"; rc=1; }
+	dq_detach "$name" || rc=1
+	check_clean "$img" || rc=1
+	return $rc
+}
+
 ktap_header
-ktap_plan 4
+ktap_plan 5
 ktap_run "message refusals: errno and reason" messages
 ktap_run "read-only device refuses create and delete" readonly_dev
 ktap_run "qcow2-dm snapshot wrapper and revert" tool
 ktap_run "revert of a suspended device" suspended_revert
+ktap_run "messages refused unless the table is the running owner" not_owner
 ktap_finish
