@@ -6,6 +6,9 @@
  *   ro                          read-only device, image opened read-only
  *   cache_mb <N>                L2 + refcount cache size in MiB
  *   data_file <path>            the image's external data file
+ *   queue_if_no_space <secs>    requests that meet a full host file system
+ *                               wait up to secs for space (default: fail
+ *                               at once with BLK_STS_NOSPC)
  *   backing <raw|qcow2> <path>  backing chain, immediate backing first
  *
  * DESIGN
@@ -105,6 +108,8 @@
 #include <linux/bio.h>
 #include <linux/device-mapper.h>
 #include <linux/percpu-refcount.h>
+#include <linux/sched/mm.h>
+#include <linux/pagemap.h>
 #include "qcow2.h"
 #include "compat.h"
 
@@ -120,6 +125,24 @@ struct qcow2_target {
 	spinlock_t park_lock;	/* parked, and the gate's dead -> live switch */
 	struct bio_list parked;	/* bios that arrived while the gate was shut */
 	struct mutex msg_lock;	/* one snapshot operation at a time */
+
+	/*
+	 * Out of space on the host file system: requests that met -ENOSPC
+	 * fail with BLK_STS_NOSPC at once (nospc_secs 0), or wait on
+	 * nospc_bios, retried every second by nospc_work, for up to
+	 * nospc_secs each (queue_if_no_space), so that the file system can
+	 * be grown meanwhile. nospc_lock protects nospc_bios and
+	 * nr_nospc_queued; it is taken from kiocb completions (any context).
+	 * nospc_fail_now: suspended, nothing may wait (presuspend to resume).
+	 */
+	unsigned int nospc_secs;
+	spinlock_t nospc_lock;
+	struct bio_list nospc_bios;
+	unsigned int nr_nospc_queued;
+	bool nospc_fail_now;
+	bool nospc_event;	/* a dm event is owed (raised by nospc_work) */
+	struct delayed_work nospc_work;
+	atomic64_t nr_nospc;	/* requests that met -ENOSPC */
 
 	/* read-write tables only, under owners_lock (see below) */
 	struct list_head owner;
@@ -241,8 +264,12 @@ struct qcow2_io {
 	struct qcow2_target *qt;
 	struct kiocb iocb;
 	u64 len;
+	unsigned long nospc_deadline;	/* jiffies; 0: has not met -ENOSPC */
 	u8 epoch;		/* q->data_io count holding the kiocb */
 };
+
+static void end_bio_nospc(struct qcow2_io *io, struct bio *bio);
+static void nospc_retry(struct work_struct *work);
 
 static void free_chain(struct qcow2 *q)
 {
@@ -326,6 +353,7 @@ struct qcow2_args {
 	const char *data_path;
 	bool ro;
 	unsigned int cache_mb;
+	unsigned int nospc_secs;
 	unsigned int nb;
 	char *btype[QCOW2_MAX_BACKING];
 	char *bpath[QCOW2_MAX_BACKING];
@@ -354,6 +382,12 @@ static int qcow2_parse_args(struct dm_target *ti, unsigned int argc, char **argv
 			if (kstrtouint(argv[++i], 10, &a->cache_mb) ||
 			    !a->cache_mb || a->cache_mb > 4096) {
 				ti->error = "cache_mb must be 1..4096";
+				return -EINVAL;
+			}
+		} else if (!strcmp(argv[i], "queue_if_no_space") && i + 1 < argc) {
+			if (kstrtouint(argv[++i], 10, &a->nospc_secs) ||
+			    !a->nospc_secs || a->nospc_secs > 86400) {
+				ti->error = "queue_if_no_space takes 1..86400 seconds";
 				return -EINVAL;
 			}
 		} else if (!strcmp(argv[i], "data_file") && i + 1 < argc) {
@@ -418,11 +452,15 @@ static void qcow2_dtr(struct dm_target *ti)
 	if (!qt)
 		return;
 	sup = owner_del(qt);
-	if (qt->wq)
+	if (qt->wq) {
+		/* no bio is in flight at unload, so none waits for space */
+		cancel_delayed_work_sync(&qt->nospc_work);
 		destroy_workqueue(qt->wq);
+	}
 	if (qt->gate_init)
 		percpu_ref_exit(&qt->gate);
-	if (qt->q && qt->q->file && !qt->q->ro && !sup)
+	if (qt->q && qt->q->file && !qt->q->ro && !sup &&
+	    !qcow2_wb_error(qt->q))
 		unload_writeback(qt);
 	free_chain(qt->q);
 	kfree(qt->table);
@@ -450,9 +488,14 @@ static int qcow2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	spin_lock_init(&qt->park_lock);
 	bio_list_init(&qt->parked);
 	mutex_init(&qt->msg_lock);
+	spin_lock_init(&qt->nospc_lock);
+	bio_list_init(&qt->nospc_bios);
+	INIT_DELAYED_WORK(&qt->nospc_work, nospc_retry);
+	atomic64_set(&qt->nr_nospc, 0);
 	ret = qcow2_parse_args(ti, argc, argv, a);
 	if (ret)
 		goto fail;
+	qt->nospc_secs = a->nospc_secs;
 	if (!qcow2_table_writable(ti))
 		a->ro = true;
 	ret = -ENOMEM;
@@ -546,13 +589,17 @@ static void qcow2_aio_complete(struct kiocb *iocb, long ret)
 
 	if (bio_op(bio) == REQ_OP_WRITE)
 		kiocb_end_write(iocb);
+	qcow2_data_io_done(io->qt->q, io->epoch);
+	if (ret == -ENOSPC) {
+		end_bio_nospc(io, bio);
+		return;
+	}
 	if (ret != io->len) {
 		qcow2_err(io->qt->q, "%s of %llu bytes at %lld failed: %ld",
 			  bio_op(bio) == REQ_OP_WRITE ? "write" : "read",
 			  io->len, iocb->ki_pos, ret);
 		bio->bi_status = BLK_STS_IOERR;
 	}
-	qcow2_data_io_done(io->qt->q, io->epoch);
 	bio_endio(bio);
 }
 
@@ -619,37 +666,60 @@ static int do_bio(struct qcow2_target *qt, struct bio *bio)
 			ret = qcow2_flush(q);
 		return ret;
 	case REQ_OP_DISCARD:
-		return qcow2_discard(q, pos, len, false);
+		return qcow2_discard(q, pos, len, QCOW2_DISCARD);
 	case REQ_OP_WRITE_ZEROES:
-		return qcow2_discard(q, pos, len, true);
+		return qcow2_discard(q, pos, len, (bio->bi_opf & REQ_NOUNMAP) ?
+				     QCOW2_ZERO_KEEP : QCOW2_ZERO);
 	default:
 		return -EOPNOTSUPP;
 	}
 }
 
-static void qcow2_work(struct work_struct *work)
+static void run_bio(struct qcow2_io *io, struct bio *bio)
 {
-	struct qcow2_io *io = container_of(work, struct qcow2_io, work);
-	struct bio *bio = dm_bio_from_per_bio_data(io, sizeof(*io));
+	struct qcow2 *q = io->qt->q;
 	u64 pos = (u64)dm_target_offset(io->qt->ti, bio->bi_iter.bi_sector) <<
 		  SECTOR_SHIFT;
 	u64 len = bio->bi_iter.bi_size;
 	int ret;
 
-	/* dirty bitmaps: before the data can change (a superset is fine) */
-	if (op_is_write(bio_op(bio)))
-		qcow2_bitmaps_mark(io->qt->q, pos, len);
+	if (op_is_write(bio_op(bio))) {
+		/* after a write-back error nothing may change the image */
+		ret = qcow2_wb_error(q);
+		if (ret)
+			goto done;
+		/* dirty bitmaps: before the data can change (a superset is fine) */
+		qcow2_bitmaps_mark(q, pos, len);
+	}
 	if ((bio_op(bio) == REQ_OP_READ || bio_op(bio) == REQ_OP_WRITE) &&
-	    len && pos < io->qt->q->size && len <= io->qt->q->size - pos &&
+	    len && pos < q->size && len <= q->size - pos &&
 	    try_aio(io, bio, pos, len))
 		return;
 	ret = do_bio(io->qt, bio);
-
+	if (ret == -ENOSPC) {
+		end_bio_nospc(io, bio);
+		return;
+	}
+done:
 	if (ret == -EOPNOTSUPP)
 		bio->bi_status = BLK_STS_NOTSUPP;
 	else if (ret)
 		bio->bi_status = BLK_STS_IOERR;
 	bio_endio(bio);
+}
+
+/*
+ * Workers allocate as in reclaim (memalloc_noio_save(), as the loop
+ * driver does): an allocation that waited for write-back could wait for
+ * a request queued to this very device, behind this worker.
+ */
+static void qcow2_work(struct work_struct *work)
+{
+	struct qcow2_io *io = container_of(work, struct qcow2_io, work);
+	unsigned int noio = memalloc_noio_save();
+
+	run_bio(io, dm_bio_from_per_bio_data(io, sizeof(*io)));
+	memalloc_noio_restore(noio);
 }
 
 static void queue_bio(struct qcow2_target *qt, struct bio *bio)
@@ -659,6 +729,61 @@ static void queue_bio(struct qcow2_target *qt, struct bio *bio)
 	io->qt = qt;
 	INIT_WORK(&io->work, qcow2_work);
 	queue_work(qt->wq, &io->work);
+}
+
+/*
+ * A request met -ENOSPC (any context: a kiocb completion too). Without
+ * queue_if_no_space, or once it has waited its time, it fails with
+ * BLK_STS_NOSPC, which the guest sees as out of space rather than as a
+ * media error; else it waits for nospc_retry(). Either way a dm event
+ * tells the management layer, once per second at most.
+ */
+static void end_bio_nospc(struct qcow2_io *io, struct bio *bio)
+{
+	struct qcow2_target *qt = io->qt;
+	unsigned long flags;
+	bool wait;
+
+	spin_lock_irqsave(&qt->nospc_lock, flags);
+	if (!io->nospc_deadline) {
+		atomic64_inc(&qt->nr_nospc);
+		io->nospc_deadline = jiffies + qt->nospc_secs * HZ;
+	}
+	wait = qt->nospc_secs && !qt->nospc_fail_now &&
+	       time_before(jiffies, io->nospc_deadline);
+	if (wait) {
+		bio_list_add(&qt->nospc_bios, bio);
+		qt->nr_nospc_queued++;
+	}
+	qt->nospc_event = true;
+	spin_unlock_irqrestore(&qt->nospc_lock, flags);
+	queue_delayed_work(qt->wq, &qt->nospc_work, wait ? HZ : 0);
+	if (!wait) {
+		bio->bi_status = BLK_STS_NOSPC;
+		bio_endio(bio);
+	}
+}
+
+/* Every second while requests wait for space: run them again. */
+static void nospc_retry(struct work_struct *work)
+{
+	struct qcow2_target *qt = container_of(to_delayed_work(work),
+					       struct qcow2_target, nospc_work);
+	struct bio_list bl;
+	struct bio *bio;
+	bool event;
+
+	spin_lock_irq(&qt->nospc_lock);
+	bl = qt->nospc_bios;
+	bio_list_init(&qt->nospc_bios);
+	qt->nr_nospc_queued = 0;
+	event = qt->nospc_event;
+	qt->nospc_event = false;
+	spin_unlock_irq(&qt->nospc_lock);
+	if (event)
+		dm_table_event(qt->ti->table);
+	while ((bio = bio_list_pop(&bl)))
+		queue_bio(qt, bio);
 }
 
 /* Slow path of map(): the gate is shut, park the bio unless it reopened. */
@@ -708,6 +833,9 @@ static void gate_open(struct qcow2_target *qt)
 static int qcow2_map(struct dm_target *ti, struct bio *bio)
 {
 	struct qcow2_target *qt = ti->private;
+	struct qcow2_io *io = dm_per_bio_data(bio, sizeof(*io));
+
+	io->nospc_deadline = 0;
 
 	if (unlikely(!percpu_ref_tryget_live(&qt->gate)) &&
 	    gate_park(qt, bio))
@@ -730,6 +858,7 @@ static int snapshot_message(struct qcow2_target *qt, unsigned int argc,
 			    char **argv, char *result, unsigned int maxlen)
 {
 	struct qcow2 *q = qt->q;
+	unsigned int noio;
 	int ret;
 
 	if (argc == 1 && !strcmp(argv[0], "list")) {
@@ -746,12 +875,21 @@ static int snapshot_message(struct qcow2_target *qt, unsigned int argc,
 	ret = q->ro ? 0 : owner_may_write(qt, argv[0]);
 	if (ret)
 		goto out_unlock;
+	ret = qcow2_wb_error(q);
+	if (ret) {
+		DMERR_LIMIT("%s: snapshot %s refused: the image had a write-back error; reload the table",
+			    q->path, argv[0]);
+		goto out_unlock;
+	}
+	/* with the gate shut, reclaim must not wait for this device */
+	noio = memalloc_noio_save();
 	gate_shut(qt);
 	if (!strcmp(argv[0], "create"))
 		ret = qcow2_snapshot_create(q, argv[1]);
 	else
 		ret = qcow2_snapshot_delete(q, argv[1]);
 	gate_open(qt);
+	memalloc_noio_restore(noio);
 out_unlock:
 	mutex_unlock(&qt->msg_lock);
 	return ret;
@@ -781,6 +919,7 @@ static void qcow2_status(struct dm_target *ti, status_type_t type,
 	struct qcow2_target *qt = ti->private;
 	struct qcow2 *q = qt->q;
 	unsigned int sz = 0;
+	unsigned int deferred;
 	u64 alloc, free;
 
 	switch (type) {
@@ -788,15 +927,18 @@ static void qcow2_status(struct dm_target *ti, status_type_t type,
 		mutex_lock(&q->lock);
 		alloc = q->nr_allocated;
 		free = q->nr_free;
+		deferred = q->nr_deferred;
 		mutex_unlock(&q->lock);
-		DMEMIT("version %u cluster_size %u allocated %llu free %llu cache_hits %lld cache_misses %lld errors %lld flushes %lld locked_flushes %lld %s",
+		DMEMIT("version %u cluster_size %u allocated %llu free %llu cache_hits %lld cache_misses %lld errors %lld flushes %lld locked_flushes %lld deferred_frees %u write_error %d no_space %lld no_space_queued %u %s",
 		       q->version, q->cluster_size, alloc, free,
 		       (long long)atomic64_read(&q->hits),
 		       (long long)atomic64_read(&q->misses),
 		       (long long)atomic64_read(&q->errors),
 		       (long long)atomic64_read(&q->flushes),
 		       (long long)atomic64_read(&q->locked_flushes),
-		       q->ro ? "ro" : "rw");
+		       deferred, -qcow2_wb_error(q),
+		       (long long)atomic64_read(&qt->nr_nospc),
+		       READ_ONCE(qt->nr_nospc_queued), q->ro ? "ro" : "rw");
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s", qt->table);
@@ -808,24 +950,67 @@ static void qcow2_status(struct dm_target *ti, status_type_t type,
 	}
 }
 
+/*
+ * Suspend waits for every request in flight: those waiting for space are
+ * tried once more now and fail with BLK_STS_NOSPC if there is still none.
+ */
+static void qcow2_presuspend(struct dm_target *ti)
+{
+	struct qcow2_target *qt = ti->private;
+
+	spin_lock_irq(&qt->nospc_lock);
+	qt->nospc_fail_now = true;
+	spin_unlock_irq(&qt->nospc_lock);
+	mod_delayed_work(qt->wq, &qt->nospc_work, 0);
+}
+
+static void qcow2_resume(struct dm_target *ti)
+{
+	struct qcow2_target *qt = ti->private;
+
+	spin_lock_irq(&qt->nospc_lock);
+	qt->nospc_fail_now = false;
+	spin_unlock_irq(&qt->nospc_lock);
+}
+
 static void qcow2_postsuspend(struct dm_target *ti)
 {
 	struct qcow2_target *qt = ti->private;
 
+	unsigned int noio = memalloc_noio_save();
+
 	flush_workqueue(qt->wq);
 	if (qcow2_flush(qt->q)) {
+		if (qcow2_wb_error(qt->q)) {
+			/*
+			 * After a write-back error this table writes nothing
+			 * more: a new one reads the image as last flushed.
+			 */
+			DMERR("%s: write-back error: metadata not written back; a new table reads the image as last flushed",
+			      qt->q->path);
+			/*
+			 * Pages whose write-back failed are clean but hold
+			 * what never reached the disk: drop them, so the
+			 * next table reads what the disk holds.
+			 */
+			invalidate_mapping_pages(qt->q->file->f_mapping, 0, -1);
+			goto not_running;
+		}
 		/*
 		 * The image on disk lacks what the caches hold: a new table
 		 * would read a stale view, so this one stays the only writer.
 		 */
 		DMERR("%s: flushing metadata on suspend failed: no other table may open the image",
 		      qt->q->path);
-		return;
+		goto out;
 	}
 	qcow2_bitmaps_store(qt->q);	/* left in use if it fails */
+not_running:
 	mutex_lock(&owners_lock);
 	qt->running = false;
 	mutex_unlock(&owners_lock);
+out:
+	memalloc_noio_restore(noio);
 }
 
 /*
@@ -890,8 +1075,10 @@ static struct target_type qcow2_target = {
 	.end_io = qcow2_end_io,
 	.message = qcow2_message,
 	.status = qcow2_status,
+	.presuspend = qcow2_presuspend,
 	.postsuspend = qcow2_postsuspend,
 	.preresume = qcow2_preresume,
+	.resume = qcow2_resume,
 	.iterate_devices = qcow2_iterate_devices,
 	.io_hints = qcow2_io_hints,
 };

@@ -88,6 +88,7 @@ static int write_table(struct qcow2 *q, struct qcow2_cache *c,
 			   true);
 	if (!ret)
 		t->dirty = false;
+	qcow2_latch_error(q, ret);
 	return ret;
 }
 
@@ -277,6 +278,7 @@ static int write_u64_table(struct qcow2 *q, u64 *tab, u64 entries,
 	for (i = 0; i < entries; i++)
 		raw[i] = cpu_to_be64(tab[i]);
 	ret = qcow2_file_rw(q, q->file, raw, bytes, offset, true);
+	qcow2_latch_error(q, ret);
 out:
 	kvfree(raw);
 	return ret;
@@ -300,12 +302,26 @@ static int write_rt_header(struct qcow2 *q)
 	return ret;
 }
 
+/*
+ * A failed fsync is latched whatever its errno (-ENOSPC included: delayed
+ * allocation lost the data): the pages it could not write are clean now.
+ */
+static int sync_failed(struct qcow2 *q, int ret)
+{
+	if (ret == -ENOSPC || ret == -ENOMEM)
+		ret = -EIO;
+	qcow2_latch_error(q, ret);
+	return ret;
+}
+
 static int sync_file(struct qcow2 *q)
 {
 	int ret = vfs_fsync(q->file, 0);
 
-	if (ret)
+	if (ret) {
 		qcow2_err(q, "fsync failed: %d", ret);
+		ret = sync_failed(q, ret);
+	}
 	return ret;
 }
 
@@ -321,8 +337,10 @@ static int sync_data_and_file(struct qcow2 *q)
 	/* NULL in a constructor that failed before opening it */
 	if (q->dfile && q->dfile != q->file) {
 		ret = vfs_fsync(q->dfile, 0);
-		if (ret)
+		if (ret) {
 			qcow2_err(q, "fsync of the data file failed: %d", ret);
+			ret = sync_failed(q, ret);
+		}
 	}
 	return ret ?: sync_file(q);
 }
@@ -540,8 +558,10 @@ static int write_copies(struct qcow2 *q, struct list_head *copies)
 	list_for_each_entry(fc, copies, list) {
 		ret = qcow2_file_rw(q, q->file, fc->buf, q->cluster_size,
 				    fc->offset, true);
-		if (ret)
+		if (ret) {
+			qcow2_latch_error(q, ret);
 			return ret;
+		}
 	}
 	return 0;
 }
@@ -692,6 +712,9 @@ int qcow2_flush(struct qcow2 *q)
 
 	if (q->ro)
 		return 0;
+	ret = qcow2_wb_error(q);
+	if (ret)
+		return ret;
 	mutex_lock(&q->flush_lock);
 	mutex_lock(&q->lock);
 	ret = flush_unlocked(q);

@@ -29,6 +29,20 @@ void qcow2_err(struct qcow2 *q, const char *fmt, ...)
 	va_end(args);
 }
 
+/*
+ * Latch the first write-back error @err (see q->wb_err). Running out of
+ * space while writing metadata is not one: nothing was accepted, and the
+ * write is tried again later.
+ */
+void qcow2_latch_error(struct qcow2 *q, int err)
+{
+	if (err == -ENOSPC || err == -ENOMEM || err >= 0)
+		return;
+	if (!cmpxchg(&q->wb_err, 0, err))
+		pr_err("%s: %s: write-back error %d: writes and flushes fail until the table is reloaded\n",
+		       DM_MSG_PREFIX, q->path, err);
+}
+
 /* Buffers for file I/O: aligned to their (power of two) size up to a page. */
 void *qcow2_alloc_buf(size_t len)
 {
@@ -76,6 +90,23 @@ void qcow2_kiter_free(struct qcow2_kiter *ki)
 		kvfree(ki->bv);
 }
 
+/*
+ * Write all of @it at *@pos. A write that fills the file system returns
+ * a short count first and the reason (-ENOSPC) only on the next call:
+ * go on until done or refused, so the caller sees the reason.
+ */
+ssize_t qcow2_write_all(struct file *f, struct iov_iter *it, loff_t *pos)
+{
+	ssize_t ret, done = 0;
+
+	do {
+		ret = qcow2_vfs_write(f, it, pos);
+		if (ret > 0)
+			done += ret;
+	} while (ret > 0 && iov_iter_count(it));
+	return ret < 0 ? ret : done;
+}
+
 ssize_t qcow2_file_io(struct file *f, void *buf, size_t len, loff_t pos,
 		      bool write)
 {
@@ -86,7 +117,7 @@ ssize_t qcow2_file_io(struct file *f, void *buf, size_t len, loff_t pos,
 	if (ret)
 		return ret;
 	if (write)
-		ret = qcow2_vfs_write(f, &ki.it, &pos);
+		ret = qcow2_write_all(f, &ki.it, &pos);
 	else
 		ret = vfs_iter_read(f, &ki.it, &pos, 0);
 	qcow2_kiter_free(&ki);
@@ -531,6 +562,12 @@ int qcow2_open_image(struct qcow2 *q, const char *path,
 	q->path = kstrdup(path, GFP_KERNEL);
 	if (!q->path)
 		return -ENOMEM;
+	if (!ro) {
+		q->deferred_pool = mempool_create_kmalloc_pool(QCOW2_DEFERRED_RESERVE,
+							       sizeof(struct qcow2_deferred));
+		if (!q->deferred_pool)
+			return -ENOMEM;
+	}
 	q->file = open_file(path, ro, &q->direct);
 	if (IS_ERR(q->file)) {
 		ret = PTR_ERR(q->file);
@@ -611,13 +648,12 @@ void qcow2_set_cache_size(struct qcow2 *q, u64 bytes)
 
 void qcow2_close_image(struct qcow2 *q)
 {
-	struct qcow2_deferred *d, *tmp;
-
 	qcow2_cache_destroy(&q->l2c);
 	qcow2_cache_destroy(&q->rbc);
-	list_for_each_entry_safe(d, tmp, &q->deferred, list) {
-		list_del(&d->list);
-		kfree(d);
+	if (q->deferred_pool) {
+		qcow2_deferred_free_list(q, &q->deferred);
+		mempool_destroy(q->deferred_pool);
+		q->deferred_pool = NULL;
 	}
 	qcow2_compress_free(q);
 	qcow2_snap_free(q);

@@ -355,7 +355,7 @@ static int write_file(struct qcow2 *q, struct iov_iter *it, u64 host, u64 n)
 	ssize_t r;
 
 	iov_iter_truncate(&sub, n);
-	r = qcow2_vfs_write(q->dfile, &sub, &p);
+	r = qcow2_write_all(q->dfile, &sub, &p);
 	if (r != n) {
 		qcow2_err(q, "write of %llu bytes at %llu failed: %zd", n, host,
 			  r);
@@ -715,9 +715,14 @@ int qcow2_write(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len)
 
 	if (q->ro)
 		return -EROFS;
+	ret = qcow2_wb_error(q);
+	if (ret)
+		return ret;
 	while (len) {
 		n = min_t(u64, len, q->cluster_size - qcow2_cl_off(q, pos));
 		ret = write_cluster(q, it, pos, n);
+		if (!ret)
+			ret = qcow2_deferred_bound(q);
 		if (ret)
 			return ret;
 		pos += n;
@@ -727,12 +732,31 @@ int qcow2_write(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len)
 }
 
 /*
- * Under q->lock: drop one whole cluster (discard or zero it). *@punch
- * tells whether the cluster held data of an external data file at its
- * own guest offset (where QEMU puts it), which the caller may punch.
+ * Under q->lock: the zero flag on the cluster's own host cluster, which
+ * it keeps (REQ_NOUNMAP, QEMU's "zero, allocated"): with extended L2 all
+ * subclusters read zeros, else the entry keeps its offset and flags and
+ * gains QCOW2_OFLAG_ZERO. A later write fills the cluster in place if it
+ * is ours, or copies it away if a snapshot shares it.
  */
-static int unmap_cluster(struct qcow2 *q, u64 pos, bool zeroes, bool *punch)
+static void zero_keep_entry(struct qcow2 *q, void *slot, u64 entry)
 {
+	if (q->ext_l2)
+		put_unaligned_be64(0xffffffff00000000ULL, slot + 8);
+	else
+		put_unaligned_be64(entry | QCOW2_OFLAG_ZERO, slot);
+}
+
+/*
+ * Under q->lock: drop one whole cluster (discard or zero it), or with
+ * QCOW2_ZERO_KEEP mark it zero and keep its host cluster (a compressed
+ * one is freed: it cannot carry the zero flag). *@punch tells whether the
+ * cluster held data of an external data file at its own guest offset
+ * (where QEMU puts it), which the caller may punch.
+ */
+static int unmap_cluster(struct qcow2 *q, u64 pos, enum qcow2_unmap how,
+			 bool *punch)
+{
+	bool zeroes = how != QCOW2_DISCARD;
 	bool backing = q->bq || q->braw;
 	bool zero_flag = q->version >= 3 && (zeroes || backing);
 	struct qcow2_table *t;
@@ -751,6 +775,12 @@ static int unmap_cluster(struct qcow2 *q, u64 pos, bool zeroes, bool *punch)
 		return ret;
 	slot = l2_slot(q, t, pos);
 	entry = get_unaligned_be64(slot);
+	if (how == QCOW2_ZERO_KEEP && !(entry & QCOW2_OFLAG_COMPRESSED) &&
+	    entry_has_host(q, entry)) {
+		zero_keep_entry(q, slot, entry);
+		qcow2_cache_mark_dirty(q, t);
+		return 0;
+	}
 	/* queue the release first: a damaged entry is left as it was */
 	ret = release_entry(q, entry, true);
 	if (ret)
@@ -788,7 +818,7 @@ static void punch_data_cluster(struct qcow2 *q, u64 pos)
 		      qcow2_cl_align(q, pos), q->cluster_size);
 }
 
-static int unmap_one(struct qcow2 *q, u64 pos, bool zeroes)
+static int unmap_one(struct qcow2 *q, u64 pos, enum qcow2_unmap how)
 {
 	struct qcow2_inflight f;
 	bool punch;
@@ -798,7 +828,7 @@ static int unmap_one(struct qcow2 *q, u64 pos, bool zeroes)
 	qcow2_cache_clean_tail(q);
 	qcow2_refblock_prefetch(q, q->free_hint);
 	inflight_enter(q, pos >> q->cluster_bits, &f);
-	ret = unmap_cluster(q, pos, zeroes, &punch);
+	ret = unmap_cluster(q, pos, how, &punch);
 	mutex_unlock(&q->lock);
 	if (!ret && punch)
 		punch_data_cluster(q, pos);
@@ -807,28 +837,61 @@ static int unmap_one(struct qcow2 *q, u64 pos, bool zeroes)
 }
 
 /*
+ * Does [pos, pos + len) read as zeros already (zero flag, or unallocated
+ * with nothing behind it)? Then zeroing it needs no change at all.
+ */
+static bool reads_zero(struct qcow2 *q, u64 pos, u64 len)
+{
+	struct qcow2_map m;
+
+	while (len) {
+		if (get_map(q, pos, len, &m))
+			return false;
+		if (map_has_host(&m)) {
+			qcow2_data_io_done(q, m.epoch);
+			return false;
+		}
+		if (m.kind == QC_UNALLOC && (q->bq || q->braw))
+			return false;
+		pos += m.len;
+		len -= m.len;
+	}
+	return true;
+}
+
+/*
  * Discard drops whole clusters (partial ones are left alone); write
  * zeroes uses the zero flag on whole clusters of v3 images and writes
- * zeros everywhere else. A raw external data file must keep the disk's
- * content: there discard does nothing and write zeroes writes zeros.
+ * zeros everywhere else, except where the range reads zeros already.
+ * QCOW2_ZERO_KEEP keeps host clusters allocated. A raw external data file
+ * must keep the disk's content: there discard does nothing and write
+ * zeroes writes zeros.
  */
-int qcow2_discard(struct qcow2 *q, u64 pos, u64 len, bool zeroes)
+int qcow2_discard(struct qcow2 *q, u64 pos, u64 len, enum qcow2_unmap how)
 {
+	bool zeroes = how != QCOW2_DISCARD;
 	u64 end = pos + len, n;
 	int ret;
 
 	if (q->ro)
 		return -EROFS;
+	ret = qcow2_wb_error(q);
+	if (ret)
+		return ret;
 	if (q->data_raw)
 		return zeroes ? qcow2_write(q, NULL, pos, len) : 0;
 	while (pos < end) {
 		n = min_t(u64, end - pos, q->cluster_size - qcow2_cl_off(q, pos));
-		if (n == q->cluster_size && (!zeroes || q->version >= 3))
-			ret = unmap_one(q, pos, zeroes);
+		if (zeroes && reads_zero(q, pos, n))
+			ret = 0;
+		else if (n == q->cluster_size && (!zeroes || q->version >= 3))
+			ret = unmap_one(q, pos, how);
 		else if (zeroes)
 			ret = qcow2_write(q, NULL, pos, n);
 		else
 			ret = 0;
+		if (!ret)
+			ret = qcow2_deferred_bound(q);
 		if (ret)
 			return ret;
 		pos += n;

@@ -271,17 +271,92 @@ found:
 	return 0;
 }
 
+/* Under q->lock: can @d grow by [offset, offset + len)? */
+static bool deferred_merge(struct qcow2_deferred *d, u64 offset, u64 len,
+			   bool punch)
+{
+	if (d->punch != punch)
+		return false;
+	if (d->offset + d->len == offset) {
+		d->len += len;
+		return true;
+	}
+	if (offset + len == d->offset) {
+		d->offset = offset;
+		d->len += len;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Under q->lock: queue a decrement of [offset, offset + len) for the
+ * flush sequence. Without sleeping: q->lock is needed by every request,
+ * and reclaim may wait for I/O to this very device. A discard walks
+ * clusters in order, so merging with the newest record keeps a large
+ * discard of contiguous host clusters to a few records.
+ */
 int qcow2_defer_free(struct qcow2 *q, u64 offset, u64 len, bool punch)
 {
-	struct qcow2_deferred *d = kmalloc(sizeof(*d), GFP_KERNEL);
+	struct qcow2_deferred *d;
 
-	if (!d)
+	lockdep_assert_held(&q->lock);
+	if (WARN_ON_ONCE(!q->deferred_pool))
+		return -EROFS;	/* read-only images free nothing */
+	if (!list_empty(&q->deferred)) {
+		d = list_last_entry(&q->deferred, struct qcow2_deferred, list);
+		if (deferred_merge(d, offset, len, punch))
+			return 0;
+	}
+	d = mempool_alloc(q->deferred_pool, GFP_NOWAIT | __GFP_NOWARN);
+	if (!d) {
+		qcow2_err(q, "no memory to queue the free of %llu bytes at %llu",
+			  len, offset);
 		return -ENOMEM;
+	}
 	d->offset = offset;
 	d->len = len;
 	d->punch = punch;
 	list_add_tail(&d->list, &q->deferred);
+	q->nr_deferred++;
 	return 0;
+}
+
+/* Under q->lock (or with the image going away): drop the records. */
+void qcow2_deferred_free_list(struct qcow2 *q, struct list_head *list)
+{
+	struct qcow2_deferred *d, *tmp;
+
+	list_for_each_entry_safe(d, tmp, list, list) {
+		list_del(&d->list);
+		mempool_free(d, q->deferred_pool);
+		q->nr_deferred--;
+	}
+}
+
+/*
+ * Without any lock, between the clusters of a request: once
+ * QCOW2_DEFERRED_MAX records are held, apply them now (a flush request)
+ * rather than let them grow until the guest flushes. The flush writes
+ * the metadata from copies and punches without q->lock, so other
+ * requests go on meanwhile.
+ */
+int qcow2_deferred_bound(struct qcow2 *q)
+{
+	if (likely(READ_ONCE(q->nr_deferred) < QCOW2_DEFERRED_MAX))
+		return 0;
+	return qcow2_flush(q);
+}
+
+/* Under q->lock: does every cluster of [off, off + len) have refcount @want? */
+static bool range_refs_are(struct qcow2 *q, u64 off, u64 len, u64 want)
+{
+	u64 c, end = (off + len - 1) >> q->cluster_bits, ref;
+
+	for (c = off >> q->cluster_bits; c <= end; c++)
+		if (qcow2_get_refcount(q, c, &ref) || ref != want)
+			return false;
+	return true;
 }
 
 /*
@@ -296,7 +371,6 @@ int qcow2_apply_deferred(struct qcow2 *q, struct list_head *list)
 {
 	struct qcow2_deferred *d, *tmp;
 	int ret, first = 0;
-	u64 ref;
 
 	list_for_each_entry_safe(d, tmp, list, list) {
 		ret = qcow2_update_refcount(q, d->offset, d->len, -1);
@@ -304,15 +378,14 @@ int qcow2_apply_deferred(struct qcow2 *q, struct list_head *list)
 			qcow2_err(q, "leaking %llu bytes at %llu", d->len,
 				  d->offset);
 			first = first ?: ret;
-		} else if (d->punch &&
-			   !qcow2_get_refcount(q, d->offset >> q->cluster_bits,
-					       &ref) && !ref) {
+		} else if (d->punch && range_refs_are(q, d->offset, d->len, 0)) {
 			vfs_fallocate(q->file,
 				      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				      d->offset, d->len);
 		}
 		list_del(&d->list);
-		kfree(d);
+		mempool_free(d, q->deferred_pool);
+		q->nr_deferred--;
 		cond_resched();
 	}
 	return first;
@@ -324,17 +397,15 @@ int qcow2_apply_deferred(struct qcow2 *q, struct list_head *list)
  * cluster that no L2 entry names any more, so the answer holds until
  * qcow2_apply_deferred(), and the hole may be punched without the lock
  * before that, while the refcount still keeps the cluster from being
- * handed out again.
+ * handed out again. A merged range is punched only if every cluster in
+ * it is freed (a cluster a snapshot shares keeps its data).
  */
 void qcow2_deferred_check_punch(struct qcow2 *q, struct list_head *list)
 {
 	struct qcow2_deferred *d;
-	u64 ref;
 
 	list_for_each_entry(d, list, list)
-		if (d->punch &&
-		    (qcow2_get_refcount(q, d->offset >> q->cluster_bits, &ref) ||
-		     ref != 1))
+		if (d->punch && !range_refs_are(q, d->offset, d->len, 1))
 			d->punch = false;
 }
 

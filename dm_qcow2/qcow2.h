@@ -17,6 +17,7 @@
 #include <linux/ratelimit.h>
 #include <linux/bvec.h>
 #include <linux/spinlock.h>
+#include <linux/mempool.h>
 
 #define DM_MSG_PREFIX "qcow2"
 
@@ -98,12 +99,22 @@ struct qcow2_cache {
 	u64 gen;
 };
 
-/* A refcount decrement held back until the L2/L1 change is durable. */
+/*
+ * A refcount decrement of a host range held back until the L2/L1 change
+ * is durable. Adjacent ranges are merged as they are queued. Records come
+ * from q->deferred_pool without sleeping (they are taken under q->lock in
+ * the I/O path); once QCOW2_DEFERRED_MAX are held, the request path runs
+ * a flush that applies them, so their memory stays bounded whatever the
+ * guest discards.
+ */
 struct qcow2_deferred {
 	struct list_head list;
 	u64 offset, len;
 	bool punch;
 };
+
+#define QCOW2_DEFERRED_MAX	512
+#define QCOW2_DEFERRED_RESERVE	(QCOW2_DEFERRED_MAX + 128)
 
 /* A persistent dirty bitmap tracked in memory (qcow2-bitmap.c). */
 struct qcow2_bitmap {
@@ -187,6 +198,7 @@ struct qcow2 {
 	size_t bm_dir_bytes;
 	struct qcow2_bitmap *bm;
 	u32 nr_bm;
+	size_t bm_mem;			/* bits and tables of bm[], bytes */
 	spinlock_t bm_lock;
 	bool bm_stored;			/* stored, in-use flags clear on disk */
 
@@ -216,6 +228,9 @@ struct qcow2 {
 	struct list_head inflight;
 	wait_queue_head_t alloc_wq;
 	struct list_head deferred;
+	/* records allocated, on q->deferred or taken by a flush (under lock) */
+	unsigned int nr_deferred;
+	mempool_t *deferred_pool;
 
 	/*
 	 * Data I/O to a host cluster that a lookup returned, counted from
@@ -263,6 +278,15 @@ struct qcow2 {
 	size_t cbuf_size;
 	u64 zentry;			/* entry whose data zbuf holds, or 0 */
 
+	/*
+	 * The first write-back error (a failed fsync, a failed metadata
+	 * write), or 0. Once set, writes, discards and flushes fail until
+	 * the table is reloaded: pages whose write-back failed are clean
+	 * again, so a later fsync would succeed without them, and a flush
+	 * that then wrote L2 entries could point them at lost data.
+	 */
+	int wb_err;
+
 	atomic64_t hits, misses, errors;
 	atomic64_t flushes, locked_flushes;	/* flush sequences run */
 	struct ratelimit_state rs;
@@ -292,6 +316,13 @@ static inline void qcow2_compressed_range(struct qcow2 *q, u64 entry,
 }
 
 void qcow2_err(struct qcow2 *q, const char *fmt, ...);
+void qcow2_latch_error(struct qcow2 *q, int err);
+
+/* The latched write-back error (see q->wb_err), or 0. */
+static inline int qcow2_wb_error(struct qcow2 *q)
+{
+	return READ_ONCE(q->wb_err);
+}
 
 /* qcow2-header.c */
 int qcow2_open_image(struct qcow2 *q, const char *path,
@@ -308,6 +339,7 @@ struct qcow2_kiter {
 int qcow2_kiter_init(struct qcow2_kiter *ki, void *buf, size_t len,
 		     bool write);
 void qcow2_kiter_free(struct qcow2_kiter *ki);
+ssize_t qcow2_write_all(struct file *f, struct iov_iter *it, loff_t *pos);
 ssize_t qcow2_file_io(struct file *f, void *buf, size_t len, loff_t pos,
 		      bool write);
 int qcow2_file_rw(struct qcow2 *q, struct file *f, void *buf, size_t len,
@@ -338,6 +370,8 @@ void qcow2_refblock_prefetch(struct qcow2 *q, u64 cluster);
 int qcow2_update_refcount(struct qcow2 *q, u64 offset, u64 len, int delta);
 int qcow2_alloc_cluster(struct qcow2 *q, u64 *offset);
 int qcow2_defer_free(struct qcow2 *q, u64 offset, u64 len, bool punch);
+void qcow2_deferred_free_list(struct qcow2 *q, struct list_head *list);
+int qcow2_deferred_bound(struct qcow2 *q);
 int qcow2_apply_deferred(struct qcow2 *q, struct list_head *list);
 void qcow2_deferred_check_punch(struct qcow2 *q, struct list_head *list);
 void qcow2_deferred_punch(struct qcow2 *q, struct list_head *list);
@@ -351,7 +385,14 @@ void qcow2_data_io_done(struct qcow2 *q, u8 epoch);
 void qcow2_wait_data_io(struct qcow2 *q);
 int qcow2_read(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len);
 int qcow2_write(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len);
-int qcow2_discard(struct qcow2 *q, u64 pos, u64 len, bool zeroes);
+/* What qcow2_discard() does with the range. */
+enum qcow2_unmap {
+	QCOW2_DISCARD,		/* drop it (reads what the backing has, or zeros) */
+	QCOW2_ZERO,		/* make it read zeros, freeing what it may */
+	QCOW2_ZERO_KEEP,	/* read zeros, keep host clusters (REQ_NOUNMAP) */
+};
+
+int qcow2_discard(struct qcow2 *q, u64 pos, u64 len, enum qcow2_unmap how);
 
 /* qcow2-snapshot.c */
 int qcow2_snap_load(struct qcow2 *q, u64 fsize, char **error);

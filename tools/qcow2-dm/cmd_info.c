@@ -15,6 +15,7 @@
 static const char *const status_keys[] = {
 	"version", "cluster_size", "allocated", "free", "cache_hits",
 	"cache_misses", "errors", "flushes", "locked_flushes",
+	"deferred_frees", "write_error", "no_space", "no_space_queued",
 };
 
 static void usage(FILE *f)
