@@ -58,6 +58,11 @@
 #define BME_RESERVED		0xff000000000001feULL
 #define BME_ALL_ONES		1ULL
 #define BME_MAX_BYTES		(16U << 20)	/* bits of one bitmap in memory */
+/*
+ * Bits and tables of all tracked bitmaps of one image: a hostile image
+ * with 65535 bitmaps of 16 MiB each must not take a terabyte of memory.
+ */
+#define BME_MAX_TOTAL		(64U << 20)
 #define BME_MAX_DIR		(64U << 20)
 #define BME_MAX_BITMAPS		65535		/* as QEMU */
 
@@ -159,6 +164,8 @@ static const char *untrackable(struct qcow2 *q, const u8 *e)
 		return "too large to track in memory";
 	if (bme_table_size(e) != DIV_ROUND_UP(bytes, q->cluster_size))
 		return "table size does not match the disk size";
+	if (q->bm_mem + bytes + (u64)bme_table_size(e) * 8 > BME_MAX_TOTAL)
+		return "the bitmaps tracked already take the 64 MiB allowed";
 	if (!bme_table_offset(e) ||
 	    qcow2_cl_off(q, bme_table_offset(e)) ||
 	    bme_table_offset(e) >= fsize ||
@@ -248,6 +255,7 @@ static void load_one(struct qcow2 *q, u32 off)
 		bm->table_offset = bme_table_offset(e);
 		why = load_bits(q, bm);
 		if (!why) {
+			q->bm_mem += bm->bytes + (size_t)bm->table_size * 8;
 			q->nr_bm++;
 			return;
 		}
@@ -325,6 +333,7 @@ void qcow2_bitmaps_free(struct qcow2 *q)
 	kvfree(q->bm);
 	q->bm = NULL;
 	q->nr_bm = 0;
+	q->bm_mem = 0;
 	kvfree(q->bm_dir);
 	q->bm_dir = NULL;
 }

@@ -11,6 +11,7 @@
 #include <linux/bvec.h>
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
+#include <linux/sched/mm.h>
 #include "qcow2.h"
 #include "compat.h"
 
@@ -41,6 +42,62 @@ void qcow2_latch_error(struct qcow2 *q, int err)
 	if (!cmpxchg(&q->wb_err, 0, err))
 		pr_err("%s: %s: write-back error %d: writes and flushes fail until the table is reloaded\n",
 		       DM_MSG_PREFIX, q->path, err);
+}
+
+/* Set the corrupt bit (incompatible feature bit 1) in a v3 header. */
+static void mark_corrupt(struct work_struct *work)
+{
+	struct qcow2 *q = container_of(work, struct qcow2, corrupt_work);
+	unsigned int noio = memalloc_noio_save();
+	u8 *hdr = qcow2_alloc_buf(512);
+	int ret = -ENOMEM;
+
+	if (!hdr)
+		goto out;
+	/* q->lock: other header writes (refcount table growth) read-modify-write too */
+	mutex_lock(&q->lock);
+	ret = qcow2_file_rw(q, q->file, hdr, 512, 0, false);
+	if (!ret) {
+		put_unaligned_be64(get_unaligned_be64(hdr + 72) |
+				   QCOW2_INCOMPAT_CORRUPT, hdr + 72);
+		ret = qcow2_file_rw(q, q->file, hdr, 512, 0, true);
+	}
+	mutex_unlock(&q->lock);
+	if (!ret)
+		ret = vfs_fsync(q->file, 0);
+	kvfree(hdr);
+out:
+	if (ret)
+		pr_err("%s: %s: cannot set the corrupt bit: %d\n", DM_MSG_PREFIX,
+		       q->path, ret);
+	memalloc_noio_restore(noio);
+}
+
+/*
+ * Damage in the image's metadata, found while serving a request: log it
+ * as qcow2_err() does and, the first time, stop every write (see
+ * q->corrupt). Reads of undamaged ranges go on.
+ */
+void qcow2_corrupt(struct qcow2 *q, const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	atomic64_inc(&q->errors);
+	if (__ratelimit(&q->rs)) {
+		va_start(args, fmt);
+		vaf.fmt = fmt;
+		vaf.va = &args;
+		pr_err("%s: %s: %pV\n", DM_MSG_PREFIX, q->path, &vaf);
+		va_end(args);
+	}
+	if (q->ro || test_and_set_bit(0, &q->corrupt))
+		return;
+	cmpxchg(&q->wb_err, 0, -EIO);
+	pr_err("%s: %s: image marked corrupt: writes fail; repair it with 'qemu-img check -r all' once detached\n",
+	       DM_MSG_PREFIX, q->path);
+	if (q->version >= 3)
+		schedule_work(&q->corrupt_work);
 }
 
 /* Buffers for file I/O: aligned to their (power of two) size up to a page. */
@@ -151,6 +208,26 @@ bool qcow2_overlaps_meta(struct qcow2 *q, u64 off, u64 len)
 		return true;
 	return ranges_overlap(off, len, q->rt_offset,
 			      (u64)q->rt_clusters << q->cluster_bits);
+}
+
+/*
+ * Under q->lock: does [off, off + len) touch any metadata a lookup can
+ * check in constant time: what qcow2_overlaps_meta() covers, the snapshot
+ * table and the bitmap directory? Guest data named by an L2 entry must
+ * not; refcount blocks and L2 tables are checked where a cluster is
+ * released by a snapshot delete (see check_snap_delete()).
+ */
+bool qcow2_overlaps_any(struct qcow2 *q, u64 off, u64 len)
+{
+	if (qcow2_overlaps_meta(q, off, len))
+		return true;
+	if (q->nb_snapshots && q->snap_off &&
+	    ranges_overlap(off, len, q->snapshots_offset,
+			   q->snap_off[q->nb_snapshots]))
+		return true;
+	return q->has_bitmaps &&
+	       ranges_overlap(off, len, q->bitmap_dir_offset,
+			      q->bitmap_dir_size);
 }
 
 /*
@@ -539,6 +616,7 @@ int qcow2_open_image(struct qcow2 *q, const char *path,
 	int ret;
 
 	q->ro = ro;
+	INIT_WORK(&q->corrupt_work, mark_corrupt);
 	mutex_init(&q->lock);
 	mutex_init(&q->zlock);
 	mutex_init(&q->flush_lock);
@@ -648,6 +726,7 @@ void qcow2_set_cache_size(struct qcow2 *q, u64 bytes)
 
 void qcow2_close_image(struct qcow2 *q)
 {
+	flush_work(&q->corrupt_work);
 	qcow2_cache_destroy(&q->l2c);
 	qcow2_cache_destroy(&q->rbc);
 	if (q->deferred_pool) {

@@ -41,7 +41,7 @@ static int get_l2(struct qcow2 *q, u64 pos, struct qcow2_table **t, u64 *l1e)
 	if (!off)
 		return 0;
 	if (off + q->cluster_size > q->alloc_end) {
-		qcow2_err(q, "L2 table at %llu beyond end of file", off);
+		qcow2_corrupt(q, "L2 table at %llu beyond end of file", off);
 		return -EIO;
 	}
 	return qcow2_cache_get(q, &q->l2c, off, false, t);
@@ -56,11 +56,11 @@ static int decode_ext(struct qcow2 *q, u64 pos, u64 len, bool has_host,
 	u64 n;
 
 	if (alloc & zero) {
-		qcow2_err(q, "subcluster both allocated and zero at %llu", pos);
+		qcow2_corrupt(q, "subcluster both allocated and zero at %llu", pos);
 		return -EIO;
 	}
 	if (alloc && !has_host) {
-		qcow2_err(q, "allocated subclusters without a cluster at %llu",
+		qcow2_corrupt(q, "allocated subclusters without a cluster at %llu",
 			  pos);
 		return -EIO;
 	}
@@ -103,7 +103,7 @@ static bool host_cluster_valid(struct qcow2 *q, u64 off)
 	if (q->ext_data)
 		return true;
 	return off + q->cluster_size <= q->alloc_end &&
-	       !qcow2_overlaps_meta(q, off, q->cluster_size);
+	       !qcow2_overlaps_any(q, off, q->cluster_size);
 }
 
 /* Turn one L2 entry into what the range [pos, pos + len) maps to. */
@@ -117,7 +117,7 @@ static int decode(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 	m->len = min_t(u64, len, q->cluster_size - in);
 	if (m->entry & QCOW2_OFLAG_COMPRESSED) {
 		if (q->ext_data) {
-			qcow2_err(q, "compressed cluster at %llu in an image with an external data file",
+			qcow2_corrupt(q, "compressed cluster at %llu in an image with an external data file",
 				  pos);
 			return -EIO;
 		}
@@ -128,12 +128,12 @@ static int decode(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 	if ((m->entry & QCOW2_L2_RESERVED) || (off & (q->cluster_size - 1)) ||
 	    (q->ext_l2 && (m->entry & QCOW2_OFLAG_ZERO)) ||
 	    (q->version == 2 && (m->entry & QCOW2_OFLAG_ZERO))) {
-		qcow2_err(q, "invalid L2 entry %#llx for offset %llu",
+		qcow2_corrupt(q, "invalid L2 entry %#llx for offset %llu",
 			  m->entry, pos);
 		return -EIO;
 	}
 	if (has_host && !host_cluster_valid(q, off)) {
-		qcow2_err(q, "L2 entry for %llu points beyond end of file or into metadata",
+		qcow2_corrupt(q, "L2 entry for %llu points beyond end of file or into metadata",
 			  pos);
 		return -EIO;
 	}
@@ -471,11 +471,11 @@ static int release_entry(struct qcow2 *q, u64 entry, bool punch)
 			goto bad;
 	}
 	if (off >= q->alloc_end || len > q->alloc_end - off ||
-	    qcow2_overlaps_meta(q, off, len))
+	    qcow2_overlaps_any(q, off, len))
 		goto bad;
 	return qcow2_defer_free(q, off, len, punch);
 bad:
-	qcow2_err(q, "L2 entry %#llx holds an invalid host range", entry);
+	qcow2_corrupt(q, "L2 entry %#llx holds an invalid host range", entry);
 	return -EIO;
 }
 
@@ -516,7 +516,7 @@ static int plan_cow(struct qcow2 *q, u64 pos, u64 n, struct cow_plan *p)
 	off = has_host ? p->old_entry & QCOW2_OFFSET_MASK : 0;
 	if ((off & (q->cluster_size - 1)) ||
 	    (has_host && !host_cluster_valid(q, off))) {
-		qcow2_err(q, "invalid L2 entry %#llx", p->old_entry);
+		qcow2_corrupt(q, "invalid L2 entry %#llx", p->old_entry);
 		return -EIO;
 	}
 	if (has_host && (p->old_entry & QCOW2_OFLAG_COPIED)) {

@@ -130,7 +130,7 @@ int qcow2_update_refcount(struct qcow2 *q, u64 offset, u64 len, int delta)
 		if (ret)
 			return ret;
 		if (!t) {
-			qcow2_err(q, "no refcount block for cluster %llu", c);
+			qcow2_corrupt(q, "no refcount block for cluster %llu", c);
 			return -EIO;
 		}
 		idx = c & ((1ULL << q->rb_bits) - 1);
@@ -208,7 +208,7 @@ static int new_refblock(struct qcow2 *q, u64 c)
 	if (idx >= q->rt_entries)
 		return grow_reftable(q, c);
 	if ((idx << q->rb_bits) != c) {
-		qcow2_err(q, "clusters below %llu have no refcount block", c);
+		qcow2_corrupt(q, "clusters below %llu have no refcount block", c);
 		return -EIO;
 	}
 	ret = qcow2_cache_get(q, &q->rbc, c << q->cluster_bits, true, &t);

@@ -39,6 +39,7 @@
 #include <linux/falloc.h>
 #include <linux/device-mapper.h>
 #include <linux/sched.h>
+#include <linux/sort.h>
 #include "qcow2.h"
 #include "compat.h"
 
@@ -416,7 +417,7 @@ static int entry_range(struct qcow2 *q, u64 entry, u64 *off, u64 *len)
 		goto bad;
 	return 0;
 bad:
-	qcow2_err(q, "snapshot: invalid L2 entry %#llx", entry);
+	qcow2_corrupt(q, "snapshot: invalid L2 entry %#llx", entry);
 	return -EIO;
 }
 
@@ -843,6 +844,170 @@ static int unshare_l1(struct qcow2 *q, const u64 *l1, u32 n)
 	return 0;
 }
 
+/*
+ * Host ranges of the image's metadata, sorted and merged, for the checks
+ * of a snapshot delete (QEMU's overlap-check=all, on the control path):
+ * header, active L1, refcount table and blocks, snapshot table and every
+ * snapshot's L1 table, bitmap directory and the tables of tracked
+ * bitmaps; with @l2, the active L2 tables too.
+ */
+struct meta_ranges {
+	struct meta_range { u64 start, end; } *r;
+	u32 n;
+};
+
+static int meta_cmp(const void *a, const void *b)
+{
+	const struct meta_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static void meta_add(struct meta_ranges *m, u64 off, u64 len)
+{
+	if (len) {
+		m->r[m->n].start = off;
+		m->r[m->n++].end = off + len;
+	}
+}
+
+static int build_ranges(struct qcow2 *q, bool l2, struct meta_ranges *m)
+{
+	u64 max = 8 + q->rt_entries + q->nb_snapshots + q->nr_bm +
+		  (l2 ? q->l1_size : 0);
+	u32 i, j;
+
+	m->n = 0;
+	m->r = kvmalloc_array(max, sizeof(*m->r), GFP_KERNEL);
+	if (!m->r)
+		return -ENOMEM;
+	meta_add(m, 0, q->cluster_size);
+	meta_add(m, q->l1_offset, (u64)q->l1_size * 8);
+	meta_add(m, q->rt_offset, (u64)q->rt_clusters << q->cluster_bits);
+	for (i = 0; i < q->rt_entries; i++)
+		if (q->rt[i])
+			meta_add(m, q->rt[i] & ~QCOW2_RT_RESERVED,
+				  q->cluster_size);
+	if (q->nb_snapshots)
+		meta_add(m, q->snapshots_offset, q->snap_off[q->nb_snapshots]);
+	for (i = 0; i < q->nb_snapshots; i++) {
+		const u8 *e = sn_entry(q, i);
+
+		meta_add(m, sn_l1_offset(e), (u64)sn_l1_size(e) * 8);
+	}
+	if (q->has_bitmaps)
+		meta_add(m, q->bitmap_dir_offset, q->bitmap_dir_size);
+	for (i = 0; i < q->nr_bm; i++)
+		meta_add(m, q->bm[i].table_offset, (u64)q->bm[i].table_size * 8);
+	for (i = 0; l2 && i < q->l1_size; i++)
+		if (q->l1[i] & QCOW2_OFFSET_MASK)
+			meta_add(m, q->l1[i] & QCOW2_OFFSET_MASK, q->cluster_size);
+	sort(m->r, m->n, sizeof(*m->r), meta_cmp, NULL);
+	for (i = 0, j = 0; i < m->n; i++) {
+		if (j && m->r[i].start <= m->r[j - 1].end)
+			m->r[j - 1].end = max(m->r[j - 1].end, m->r[i].end);
+		else
+			m->r[j++] = m->r[i];
+	}
+	m->n = j;
+	return 0;
+}
+
+/* Does [off, off + len) touch a range of @m? */
+static bool in_ranges(const struct meta_ranges *m, u64 off, u64 len)
+{
+	u32 lo = 0, hi = m->n;
+
+	/* the first range that ends after @off */
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+
+		if (m->r[mid].end <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < m->n && m->r[lo].start < off + len;
+}
+
+/* Every cluster of [off, off + len) has a reference to drop. */
+static bool referenced(struct qcow2 *q, u64 off, u64 len)
+{
+	u64 c, ref;
+
+	for (c = off >> q->cluster_bits; c <= (off + len - 1) >> q->cluster_bits; c++)
+		if (qcow2_get_refcount(q, c, &ref) || !ref)
+			return false;
+	return true;
+}
+
+/* Check one L2 table of the deleted snapshot and what it points at. */
+static int check_snap_l2(struct qcow2 *q, u64 l2off,
+			 const struct meta_ranges *core,
+			 const struct meta_ranges *all)
+{
+	struct qcow2_table *t;
+	u64 e, off, len;
+	u32 j;
+	int ret;
+
+	/* the snapshot's L2 table may be an active one: not in @core */
+	if (in_ranges(core, l2off, q->cluster_size) ||
+	    !referenced(q, l2off, q->cluster_size))
+		goto bad;
+	ret = qcow2_cache_get(q, &q->l2c, l2off, false, &t);
+	if (ret)
+		return ret;
+	for (j = 0; j < (1U << q->l2_bits); j++) {
+		e = get_unaligned_be64(t->data + ((size_t)j << q->l2_entry_shift));
+		ret = entry_range(q, e, &off, &len);
+		if (ret)
+			return ret;
+		if (len && (in_ranges(all, off, len) ||
+			    !referenced(q, off, len))) {
+			qcow2_corrupt(q, "snapshot delete: L2 entry %#llx of the table at %llu points at metadata or at a free cluster",
+				      e, l2off);
+			return -EIO;
+		}
+	}
+	return 0;
+bad:
+	qcow2_corrupt(q, "snapshot delete: the snapshot's L2 table at %llu is metadata or free",
+		      l2off);
+	return -EIO;
+}
+
+/*
+ * Before a delete changes anything: every L2 table of the snapshot and
+ * every cluster they name must hold a reference to drop and must not be
+ * metadata, so that a damaged snapshot can never make the delete punch or
+ * free a refcount block, an L1 or L2 table in use.
+ */
+static int check_snap_delete(struct qcow2 *q, const u64 *l1, u32 n)
+{
+	struct meta_ranges core, all;
+	u64 l2off;
+	u32 i;
+	int ret;
+
+	ret = build_ranges(q, false, &core);
+	if (ret)
+		return ret;
+	ret = build_ranges(q, true, &all);
+	if (ret)
+		goto free_core;
+	for (i = 0; i < n && !ret; i++) {
+		l2off = l1[i] & QCOW2_OFFSET_MASK;
+		if (l2off)
+			ret = check_snap_l2(q, l2off, &core, &all);
+		cond_resched();
+	}
+	kvfree(all.r);
+free_core:
+	kvfree(core.r);
+	return ret;
+}
+
 static int do_delete(struct qcow2 *q, u32 idx)
 {
 	const u8 *e = sn_entry(q, idx);
@@ -856,6 +1021,9 @@ static int do_delete(struct qcow2 *q, u32 idx)
 		ret = load_snap_l1(q, e, &l1);
 	if (ret)
 		return ret;
+	ret = check_snap_delete(q, l1, n);
+	if (ret)
+		goto free_l1;
 	ret = table_minus(q, idx, &raw, &off);
 	if (ret)
 		goto free_l1;

@@ -18,6 +18,7 @@
 #include <linux/bvec.h>
 #include <linux/spinlock.h>
 #include <linux/mempool.h>
+#include <linux/workqueue.h>
 
 #define DM_MSG_PREFIX "qcow2"
 
@@ -286,6 +287,15 @@ struct qcow2 {
 	 * that then wrote L2 entries could point them at lost data.
 	 */
 	int wb_err;
+	/*
+	 * Damage found in the metadata while serving a request (an L2 entry
+	 * beyond the file or over metadata, a missing refcount block):
+	 * writes fail from then on, as after a write-back error, and
+	 * corrupt_work sets the corrupt bit in the header, as QEMU does, so
+	 * that nothing opens the image read-write before qemu-img check -r.
+	 */
+	unsigned long corrupt;		/* bit 0: damage seen */
+	struct work_struct corrupt_work;
 
 	atomic64_t hits, misses, errors;
 	atomic64_t flushes, locked_flushes;	/* flush sequences run */
@@ -317,6 +327,7 @@ static inline void qcow2_compressed_range(struct qcow2 *q, u64 entry,
 
 void qcow2_err(struct qcow2 *q, const char *fmt, ...);
 void qcow2_latch_error(struct qcow2 *q, int err);
+__printf(2, 3) void qcow2_corrupt(struct qcow2 *q, const char *fmt, ...);
 
 /* The latched write-back error (see q->wb_err), or 0. */
 static inline int qcow2_wb_error(struct qcow2 *q)
@@ -347,6 +358,7 @@ int qcow2_file_rw(struct qcow2 *q, struct file *f, void *buf, size_t len,
 u64 qcow2_file_size(struct file *f);
 void *qcow2_alloc_buf(size_t len);
 bool qcow2_overlaps_meta(struct qcow2 *q, u64 off, u64 len);
+bool qcow2_overlaps_any(struct qcow2 *q, u64 off, u64 len);
 
 /* qcow2-cache.c */
 void qcow2_cache_init(struct qcow2_cache *c, unsigned int max, bool is_l2);

@@ -4,7 +4,10 @@
 # in the kernel log; damage found later (L2 entries pointing past the end
 # of file, into metadata, misaligned, compressed descriptors past EOF)
 # fails that read with EIO and counts an error, while the rest of the
-# device keeps reading. Never a kernel warning (the VM run checks that).
+# device keeps reading. Damaged metadata also marks the image corrupt, as
+# QEMU does: writes fail from then on and the header gets the corrupt bit
+# (data that cannot be decompressed is not metadata damage). Never a
+# kernel warning (the VM run checks that).
 . "$(dirname "$0")/lib.sh"
 need qemu-img qemu-io dmsetup python3
 
@@ -31,10 +34,18 @@ refused() {
 	fi
 }
 
-# read_fails NAME GUEST_OFFSET: attach works, that cluster reads EIO,
-# another cluster still reads, the errors counter moved
+# is_corrupt IMAGE: the header has the corrupt bit
+is_corrupt() {
+	qemu-img info --output=json "$1" |
+		python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["format-specific"]["data"].get("corrupt") else 1)'
+}
+
+# read_fails NAME GUEST_OFFSET corrupt|data: attach works, that cluster
+# reads EIO, another cluster still reads, the errors counter moved; for
+# metadata damage (corrupt) a write elsewhere fails and the image is
+# marked corrupt, for bad data a write elsewhere works
 read_fails() {
-	local name=$1 off=$2 why=
+	local name=$1 off=$2 kind=$3 why= wrote=0
 	if ! dmsetup create dmh --table "0 16384 qcow2 $IMG"; then
 		ktap_fail "$name" "attach refused"
 		return
@@ -45,14 +56,23 @@ read_fails() {
 	     od -An -tx1 | head -1 | awk '{print $1}')" = 22 ] ||
 		why="$why other cluster unreadable;"
 	dmsetup status dmh | grep -q ' errors 0 ' && why="$why errors not counted;"
+	dd if=/dev/zero of=/dev/mapper/dmh bs=4k seek=1600 count=1 oflag=direct \
+		status=none 2>/dev/null && wrote=1
 	dmsetup remove dmh || why="$why detach failed"
+	if [ "$kind" = corrupt ]; then
+		[ $wrote = 0 ] || why="$why a write succeeded after the damage was found;"
+		is_corrupt "$IMG" || why="$why corrupt bit not set;"
+	else
+		[ $wrote = 1 ] || why="$why a write failed after bad data;"
+		is_corrupt "$IMG" && why="$why marked corrupt for bad data;"
+	fi
 	if [ -z "$why" ]; then ktap_ok "$name"; else ktap_fail "$name" "$why"; fi
 }
 
 # discard_refused NAME: discarding guest cluster 0, whose L2 entry is
-# damaged, fails (nothing is freed or punched on the entry's word); a
-# write and flush elsewhere still work, qemu-io reads the new data back
-# and qemu-img check finds no error beyond the one planted.
+# damaged, fails (nothing is freed or punched on the entry's word) and
+# marks the image corrupt: a write elsewhere fails, the data reads back
+# with qemu-io and qemu-img check finds no error beyond the one planted.
 check_errors() {
 	qemu-img check "$1" 2>&1 | sed -n 's/^\([0-9]*\) errors were found.*/\1/p' | grep . || echo 0
 }
@@ -66,9 +86,10 @@ discard_refused() {
 	blkdiscard -f -o 0 -l 65536 /dev/mapper/dmh 2>/dev/null && why="discard succeeded;"
 	head -c 65536 /dev/zero | tr '\0' '\063' |
 		dd of=/dev/mapper/dmh bs=64k seek=64 oflag=direct conv=fsync \
-		status=none 2>/dev/null || why="$why write and flush afterwards failed;"
+		status=none 2>/dev/null && why="$why a write succeeded on a corrupt image;"
 	dmsetup remove dmh || why="$why detach failed;"
-	qemu-io -f qcow2 -c 'read -P 0x33 4M 64k' -c 'read -P 0x11 64k 64k' "$IMG" 2>&1 |
+	is_corrupt "$IMG" || why="$why corrupt bit not set;"
+	qemu-io -r -f qcow2 -c 'read -P 0x22 4M 64k' -c 'read -P 0x11 64k 64k' "$IMG" 2>&1 |
 		grep -q 'Pattern verification failed\|Could not\|error' && why="$why data unreadable afterwards;"
 	after=$(check_errors "$IMG")
 	[ "$after" = "$before" ] ||
@@ -77,7 +98,7 @@ discard_refused() {
 }
 
 ktap_header
-ktap_plan 29
+ktap_plan 30
 
 fresh; $P "$IMG" set 0 4 0x12345678;		refused "bad magic" "bad magic"
 fresh; $P "$IMG" set 4 4 4;			refused "version 4" "unsupported version"
@@ -105,14 +126,18 @@ fresh; qemu-img rebase -q -u -b /nonexistent -F raw "$IMG"
 fresh; $P "$IMG" set "$(( $($P "$IMG" get l1_table_offset) ))" 8 0x8000000100000000
 						refused "L1 entry beyond EOF" "L1 entry"
 
-fresh; $P "$IMG" l2 0 0x8000001000000000;	read_fails "L2 entry beyond EOF: EIO" 0
+fresh; $P "$IMG" l2 0 0x8000001000000000;	read_fails "L2 entry beyond EOF: EIO, marked corrupt" 0 corrupt
 fresh; $P "$IMG" l2 0 "$(( 0x8000000000000000 | $($P "$IMG" get refcount_table_offset) ))"
-						read_fails "L2 entry into metadata: EIO" 0
-fresh; $P "$IMG" l2 0 0x8000000000050200;	read_fails "misaligned L2 entry: EIO" 0
+						read_fails "L2 entry into metadata: EIO, marked corrupt" 0 corrupt
+fresh; $P "$IMG" l2 0 0x8000000000050200;	read_fails "misaligned L2 entry: EIO, marked corrupt" 0 corrupt
+fresh; qemu-img snapshot -c s "$IMG"
+snoff=$(python3 -c 'import struct,sys; f=open(sys.argv[1],"rb"); f.seek(64); print(struct.unpack(">Q",f.read(8))[0])' "$IMG")
+$P "$IMG" l2 0 $(( 0x8000000000000000 | (snoff & ~65535) ))
+						read_fails "L2 entry into the snapshot table: EIO, marked corrupt" 0 corrupt
 fresh; $P "$IMG" l2 0 $(( (1 << 62) | 0x10000000 ))
-						read_fails "compressed descriptor past EOF: EIO" 0
+						read_fails "compressed descriptor past EOF: EIO" 0 data
 fresh; $P "$IMG" l2 65536 $(( (1 << 62) | 0x80000 ))
-						read_fails "garbage compressed data: EIO" 65536
+						read_fails "garbage compressed data: EIO" 65536 data
 fresh; $P "$IMG" l2 0 0x8000000000000200;	discard_refused "discard of a misaligned L2 entry (header): refused"
 fresh; $P "$IMG" l2 0 "$(( 0x8000000000000000 | $($P "$IMG" get refcount_table_offset) ))"
 						discard_refused "discard of an L2 entry into metadata: refused"

@@ -16,6 +16,10 @@ Kinds:
   l1-over-header    first entry: L1 table at offset 0
   l1-over-refcount  first entry: L1 table at the refcount table
   l1-huge           first entry: l1_size 0x1000000
+  l2-over-refblock  first entry's first L2 table: entry 0 names the first
+                    refcount block (for snapshot delete, not open)
+  l2-over-active-l2 first entry's first L2 table: entry 1 names the active
+                    image's first L2 table
 """
 import os
 import struct
@@ -51,6 +55,19 @@ def main():
             "l1-over-refcount": (soff, ">Q", rt_off),
             "l1-huge": (soff + 8, ">I", 0x1000000),
         }
+        if kind.startswith("l2-over-"):
+            f.seek(soff)
+            sl1 = struct.unpack(">Q", f.read(8))[0]
+            f.seek(sl1)
+            t0 = struct.unpack(">Q", f.read(8))[0] & 0x00fffffffffffe00
+            f.seek(rt_off)
+            rb0 = struct.unpack(">Q", f.read(8))[0] & ~0x1ff
+            f.seek(l1_off)
+            al2 = struct.unpack(">Q", f.read(8))[0] & 0x00fffffffffffe00
+            if not t0 or t0 == al2:
+                return 2
+            patches[kind] = {"l2-over-refblock": (t0, ">Q", rb0),
+                             "l2-over-active-l2": (t0 + 8, ">Q", al2)}[kind]
         if kind not in patches:
             print(__doc__, file=sys.stderr)
             return 1

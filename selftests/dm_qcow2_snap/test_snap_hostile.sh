@@ -56,10 +56,44 @@ refused() {		# refused KIND PATTERN
 	! dq_kbad
 }
 
+# Damage that only a delete reaches (review finding): an L2 entry of the
+# deleted snapshot naming a refcount block or an active L2 table. The
+# delete used to drop that cluster's refcount and punch it; it must check
+# every table and cluster first and refuse (EIO) with nothing changed:
+# the snapshot stays, qemu-img check finds only the planted damage, and
+# the image is marked corrupt.
+check_errors() {
+	qemu-img check "$1" 2>&1 | sed -n 's/^\([0-9]*\) errors were found.*/\1/p' | grep . || echo 0
+}
+delete_refused() {	# KIND
+	local img=$WORK/$1.qcow2 name before after rc=0
+	cp "$base" "$img" && python3 "$PATCH" "$1" "$img" || return 1
+	before=$(check_errors "$img")
+	name=$(dq_name)
+	dq_attach "$img" "$name" || return 1
+	dq_kmark
+	if snap_msg "$name" delete one 2>/dev/null; then
+		echo "$1: delete of the damaged snapshot accepted"; rc=1
+	fi
+	dq_knew | grep -iq "qcow2: .*snapshot delete: .*metadata" ||
+		{ echo "$1: no reason in the log:"; dq_knew; rc=1; }
+	dq_detach "$name" || rc=1
+	listed "$img" one || { echo "$1: snapshot one is gone"; rc=1; }
+	after=$(check_errors "$img")
+	[ "$after" = "$before" ] ||
+		{ echo "$1: qemu-img check: $before errors planted, $after after the delete"; rc=1; }
+	qemu-img info "$img" | grep -q "corrupt: true" || { echo "$1: not marked corrupt"; rc=1; }
+	! dq_kbad && return $rc
+}
+
 ktap_header
-ktap_plan $((${#kinds[@]} + 1))
+ktap_plan $((${#kinds[@]} + 3))
 ktap_run "good image with two snapshots attaches and lists them" good
 for k in "${kinds[@]}"; do
 	ktap_run "${k%%:*} refused" refused "${k%%:*}" "${k#*:}"
 done
+ktap_run "delete of a snapshot whose L2 entry names a refcount block: refused, nothing changed" \
+	delete_refused l2-over-refblock
+ktap_run "delete of a snapshot whose L2 entry names an active L2 table: refused, nothing changed" \
+	delete_refused l2-over-active-l2
 ktap_finish
