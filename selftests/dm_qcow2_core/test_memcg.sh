@@ -43,7 +43,7 @@ mkfs.ext4 -q -F "$DEV" && mkdir -p "$MNT" && mount "$DEV" "$MNT" ||
 out=$( (echo $BASHPID > "$CG/dmq-memcg/cgroup.procs" &&
 	exec fio --name=memcg --directory="$MNT" --rw=randwrite --bs=16k \
 		--size=96M --nrfiles=4 --numjobs=2 --ioengine=psync \
-		--verify=crc32c --verify_fatal=1 --do_verify=1 --randrepeat=1 \
+		--verify=crc32c --verify_fatal=1 --do_verify=1 --verify_state_save=0 --randrepeat=1 \
 		--fsync=256 --output-format=terse) 2>&1)
 rc=$?
 events=$(sed -n 's/^oom_kill //p' "$CG/dmq-memcg/memory.events")
