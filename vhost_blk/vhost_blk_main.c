@@ -462,35 +462,60 @@ static void vhost_blk_backend_close(struct vhost_blk_backend *be)
 	kfree(be);
 }
 
-/* Serve the vqs whose rings are ready; dev->mutex held. */
-static void vhost_blk_activate(struct vhost_blk *blk)
+/*
+ * Start vq i when the device has a backend and the ring is set up (kick,
+ * desc, avail and used addresses); dev->mutex held. A ring that is set up
+ * but cannot start (its rings not accessible, the used flags or index not
+ * writable) stays stopped and its error is returned, for the VMM to see
+ * in the call that tried; a ring not set up yet is no error.
+ */
+static int vhost_blk_start_vq(struct vhost_blk *blk, int i)
 {
-	struct vhost_blk_backend *be = blk->be;
-	int i;
+	struct vhost_blk_vq *bvq = &blk->vqs[i];
+	struct vhost_virtqueue *vq = &bvq->vq;
+	bool running;
+	int r = 0;
 
-	if (!be)
-		return;
-	for (i = 0; i < VHOST_BLK_MAX_VQS; i++) {
-		struct vhost_blk_vq *bvq = &blk->vqs[i];
-		struct vhost_virtqueue *vq = &bvq->vq;
-		bool run = false;
-
-		mutex_lock(&vq->mutex);
-		if (!vhost_vq_get_backend(vq) && vq->kick &&
-		    vhost_vq_is_setup(vq) && vhost_vq_access_ok(vq)) {
-			vhost_vq_set_backend(vq, be);
-			bvq->broken = false;
-			if (vhost_vq_init_access(vq)) {
-				vhost_blk_warn("vq %d: bad ring\n", i);
-				vhost_vq_set_backend(vq, NULL);
-			} else {
-				run = true;
-			}
-		}
-		mutex_unlock(&vq->mutex);
-		if (run || vhost_vq_get_backend(vq))
-			vhost_blk_kick_start(bvq);
+	mutex_lock(&vq->mutex);
+	if (vhost_vq_get_backend(vq) || !vq->kick || !vhost_vq_is_setup(vq))
+		goto unlock;
+	if (!vhost_vq_access_ok(vq)) {
+		r = -EFAULT;
+		goto unlock;
 	}
+	vhost_vq_set_backend(vq, blk->be);
+	bvq->broken = false;
+	r = vhost_vq_init_access(vq);
+	if (r)
+		vhost_vq_set_backend(vq, NULL);
+unlock:
+	running = vhost_vq_get_backend(vq);
+	mutex_unlock(&vq->mutex);
+	/* Also for running vqs: SET_VRING_KICK took their wait entries off. */
+	if (running)
+		vhost_blk_kick_start(bvq);
+	if (r)
+		vhost_blk_warn("vq %d: ring cannot start (%d)\n", i, r);
+	return r;
+}
+
+/*
+ * Serve the vqs whose rings are ready; dev->mutex held. Returns the error
+ * of the first vq that could not start, or with only >= 0 that of vq
+ * `only` (the vq a vring ioctl named).
+ */
+static int vhost_blk_activate(struct vhost_blk *blk, int only)
+{
+	int i, r, ret = 0;
+
+	if (!blk->be)
+		return 0;
+	for (i = 0; i < VHOST_BLK_MAX_VQS; i++) {
+		r = vhost_blk_start_vq(blk, i);
+		if (r && !ret && (only < 0 || only == i))
+			ret = r;
+	}
+	return ret;
 }
 
 /* The drain protocol (see the top of the file); dev->mutex held. */
@@ -534,7 +559,13 @@ static long vhost_blk_set_backend(struct vhost_blk *blk, int __user *argp)
 	vhost_blk_drain(blk);
 	vhost_blk_backend_close(blk->be);
 	blk->be = be;
-	vhost_blk_activate(blk);
+	r = vhost_blk_activate(blk, -1);
+	if (r) {
+		/* All rings start, or the call fails and no backend stays. */
+		vhost_blk_drain(blk);
+		vhost_blk_backend_close(blk->be);
+		blk->be = NULL;
+	}
 unlock:
 	mutex_unlock(&blk->dev.mutex);
 	return r;
@@ -673,7 +704,8 @@ static long vhost_blk_core_ioctl(struct vhost_blk *blk, unsigned int ioctl,
 				 void __user *argp)
 {
 	struct vhost_dev *dev = &blk->dev;
-	long r;
+	int idx = -1;
+	long r, ar;
 
 	mutex_lock(&dev->mutex);
 	if (vhost_blk_is_core_worker_ioctl(ioctl)) {
@@ -688,9 +720,19 @@ static long vhost_blk_core_ioctl(struct vhost_blk *blk, unsigned int ioctl,
 	if (ioctl == VHOST_SET_VRING_KICK)
 		vhost_blk_kicks_stop(blk);
 	r = vhost_dev_ioctl(dev, ioctl, argp);
-	if (r == -ENOIOCTLCMD)
+	if (r == -ENOIOCTLCMD) {
 		r = vhost_vring_ioctl(dev, ioctl, argp);
-	vhost_blk_activate(blk);
+		/* the core read the index there and checked it */
+		if (!r && get_user(idx, (u32 __user *)argp))
+			idx = -1;
+	}
+	/*
+	 * A vring ioctl fails when it was the one to start its ring and the
+	 * ring cannot start; other rings' errors are logged only.
+	 */
+	ar = vhost_blk_activate(blk, idx < 0 ? VHOST_BLK_MAX_VQS : idx);
+	if (!r)
+		r = ar;
 unlock:
 	mutex_unlock(&dev->mutex);
 	return r;

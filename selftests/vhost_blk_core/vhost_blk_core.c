@@ -9,6 +9,9 @@
  * Prints KTAP: every request type, data compared with the backend read
  * directly, the hostile requests with their expected status, the dirty
  * log of an IN request, unset/reset of the backend, a descriptor loop.
+ *
+ *   vhost_blk_core --activation BACKEND
+ *	rings that cannot start make the activating call fail (EFAULT)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -79,7 +82,12 @@ static void *gpa(uint64_t a)
 
 static int iova_rings;	/* ring addresses are IOVAs (== gpa), not HVAs */
 
-static void setup_vq(int i)
+/*
+ * Program vq i: rings in guest memory, or the used ring at the host
+ * address `used` when it is not NULL. Returns what SET_VRING_KICK, the
+ * last call (the one that may start the ring), returned: 0 or -errno.
+ */
+static int setup_vq_used(int i, void *used)
 {
 	struct vq *q = &vqs[i];
 	struct vhost_vring_state num = { i, QSZ }, base = { i, 0 };
@@ -95,6 +103,8 @@ static void setup_vq(int i)
 	a.desc_user_addr = iova_rings ? q->gpa : (uintptr_t)q->desc;
 	a.avail_user_addr = iova_rings ? q->gpa + 0x1000 : (uintptr_t)q->avail;
 	a.used_user_addr = iova_rings ? q->gpa + 0x2000 : (uintptr_t)q->used;
+	if (used)
+		a.used_user_addr = (uintptr_t)used;
 	a.log_guest_addr = q->gpa + 0x2000;
 	a.flags = 1 << VHOST_VRING_F_LOG;
 	if (ioctl(dev, VHOST_SET_VRING_NUM, &num) ||
@@ -111,8 +121,30 @@ static void setup_vq(int i)
 	if (ioctl(dev, VHOST_SET_VRING_ERR, &f))
 		die("SET_VRING_ERR");
 	f.fd = q->kick;
-	if (ioctl(dev, VHOST_SET_VRING_KICK, &f))
+	return ioctl(dev, VHOST_SET_VRING_KICK, &f) ? -errno : 0;
+}
+
+static void setup_vq(int i)
+{
+	errno = -setup_vq_used(i, NULL);
+	if (errno)
 		die("SET_VRING_KICK");
+}
+
+/* Point the used ring of vq i elsewhere; returns 0 or -errno. */
+static int set_used(int i, void *used)
+{
+	struct vq *q = &vqs[i];
+	struct vhost_vring_addr a = {
+		.index = i,
+		.desc_user_addr = (uintptr_t)q->desc,
+		.avail_user_addr = (uintptr_t)q->avail,
+		.used_user_addr = used ? (uintptr_t)used : (uintptr_t)q->used,
+		.log_guest_addr = q->gpa + 0x2000,
+		.flags = 1 << VHOST_VRING_F_LOG,
+	};
+
+	return ioctl(dev, VHOST_SET_VRING_ADDR, &a) ? -errno : 0;
 }
 
 static uint8_t *log_bits;
@@ -584,6 +616,49 @@ static void test_iotlb(const char *path)
 	close(dev);
 }
 
+/*
+ * Activation errors reach the caller: a ring that cannot start (its used
+ * ring is read-only memory, so the device cannot write the used flags)
+ * makes the call that would start it fail with EFAULT; SET_BACKEND then
+ * leaves no backend set. A ring set up later, once a backend is set,
+ * starts with its SET_VRING_KICK or SET_VRING_ADDR: that call fails.
+ */
+static void test_activation(const char *path)
+{
+	struct vhost_blk_config cfg;
+	void *ro;
+	int fd, r;
+
+	printf("1..8\n");
+	ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	fd = open(path, O_RDWR);
+	if (ro == MAP_FAILED || fd < 0)
+		die("activation setup");
+	open_dev();
+	setup_vq(0);
+	setup_vq(1);
+	ok(!set_used(1, ro), "used ring of vq 1 moved to read-only memory");
+	r = set_backend(fd);
+	ok(r == -EFAULT, "SET_BACKEND with a ring that cannot start: EFAULT "
+	   "(got %d)", r);
+	ok(ioctl(dev, VHOST_BLK_GET_CONFIG, &cfg) && errno == ENXIO,
+	   "no backend is left set after the failed SET_BACKEND");
+	ok(!set_used(1, NULL) && !set_backend(fd) &&
+	   rq(1, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 0) == 0,
+	   "ring repaired: SET_BACKEND succeeds and vq 1 serves");
+	r = setup_vq_used(2, ro);
+	ok(r == -EFAULT, "vq 2 set up after the backend, ring cannot start: "
+	   "SET_VRING_KICK fails with EFAULT (got %d)", r);
+	ok(rq(0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 0) == 0 &&
+	   rq(1, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 0) == 0,
+	   "the other queues still serve");
+	r = set_used(2, NULL);
+	ok(r == 0, "vq 2 repaired: SET_VRING_ADDR starts it (got %d)", r);
+	ok(rq(2, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 0) == 0, "vq 2 serves");
+	close(dev);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct vhost_blk_config cfg;
@@ -592,8 +667,23 @@ int main(int argc, char **argv)
 	uint64_t f;
 
 	if (argc > 1 && !strcmp(argv[1], "--help")) {
-		printf("usage: %s [--workers N] BACKEND\n", argv[0]);
+		printf("usage: %s [--workers N | --activation] BACKEND\n",
+		       argv[0]);
 		return 0;
+	}
+	if (argc == 3 && !strcmp(argv[1], "--activation")) {
+		fd = memfd_create("guest", 0);
+		if (fd < 0 || ftruncate(fd, MEM_SIZE))
+			die("memfd");
+		mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			   fd, 0);
+		if (mem == MAP_FAILED)
+			die("mmap");
+		log_bits = calloc(1, MEM_SIZE / 4096 / 8);
+		printf("TAP version 13\n");
+		test_activation(argv[2]);
+		printf("# %d of %d failed\n", nfail, ntest);
+		return nfail ? 1 : 0;
 	}
 	if (argc > 3 && !strcmp(argv[1], "--workers")) {
 		workers = atoi(argv[2]);
@@ -601,7 +691,8 @@ int main(int argc, char **argv)
 		argc -= 2;
 	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s [--workers N] BACKEND\n", argv[0]);
+		fprintf(stderr, "usage: %s [--workers N | --activation] BACKEND\n",
+			argv[0]);
 		return 2;
 	}
 	path = argv[1];

@@ -25,8 +25,14 @@
  * unsets the backend; this drains every in-flight request before it
  * returns. Replacing one backend by another also drains the old one.
  * Needs VHOST_SET_OWNER first (-EPERM otherwise). Only the virtqueues
- * whose rings are set up (VHOST_SET_VRING_NUM/ADDR) when the backend is
- * set are served; set the features and rings first.
+ * whose rings are set up (VHOST_SET_VRING_NUM/ADDR/KICK) when the backend
+ * is set are served; set the features and rings first. A ring set up
+ * later starts with the vring ioctl that completes its setup.
+ *
+ * -EFAULT: a ring that is set up cannot start (its rings are not
+ * accessible or its used ring not writable); no backend is set then (the
+ * previous one, if any, is gone too). A vring ioctl that would start its
+ * ring fails the same way and leaves that ring stopped.
  */
 #define VHOST_BLK_SET_BACKEND	_IOW(VHOST_VIRTIO, 0x50, int)
 
