@@ -417,18 +417,56 @@ static void vhost_blk_kicks_stop(struct vhost_blk *blk)
 
 /* ---- backend ---------------------------------------------------------- */
 
+/*
+ * What the device refuses as a backend, with one log line saying why:
+ * anything but a block device or a regular file; a file opened O_APPEND
+ * (writes would land at its end, not where the guest put them); a zoned
+ * block device (guest writes are not sequential); a file whose
+ * file_operations lack read_iter (or write_iter when opened for writing),
+ * such as /proc/PID/mem or a debugfs attribute: the I/O goes through
+ * vfs_iocb_iter_read()/write(), which need them.
+ */
+static int vhost_blk_backend_check(struct file *file)
+{
+	umode_t mode = file_inode(file)->i_mode;
+	const char *why;
+	int r = -EINVAL;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	if (file->f_flags & O_APPEND) {
+		why = "opened with O_APPEND";
+	} else if (S_ISBLK(mode)) {
+		if (!bdev_is_zoned(I_BDEV(file->f_mapping->host)))
+			return 0;
+		why = "a zoned block device";
+		r = -EOPNOTSUPP;
+	} else if (!S_ISREG(mode)) {
+		why = "neither a block device nor a regular file";
+	} else if (!file->f_op->read_iter ||
+		   !(file->f_mode & FMODE_CAN_READ) ||
+		   ((file->f_mode & FMODE_WRITE) &&
+		    (!file->f_op->write_iter ||
+		     !(file->f_mode & FMODE_CAN_WRITE)))) {
+		why = "a file without read_iter/write_iter";
+	} else {
+		return 0;
+	}
+	vhost_blk_warn("backend refused: %s (%d)\n", why, r);
+	return r;
+}
+
 static struct vhost_blk_backend *vhost_blk_backend_open(int fd)
 {
 	struct vhost_blk_backend *be;
 	struct file *file;
-	umode_t mode;
 	int r;
 
 	file = fget(fd);
 	if (!file)
 		return ERR_PTR(-EBADF);
-	r = -EBADF;
-	if (!(file->f_mode & FMODE_READ))
+	r = vhost_blk_backend_check(file);
+	if (r)
 		goto put_file;
 	r = -ENOMEM;
 	be = kzalloc(sizeof(*be), GFP_KERNEL);
@@ -436,13 +474,10 @@ static struct vhost_blk_backend *vhost_blk_backend_open(int fd)
 		goto put_file;
 	be->file = file;
 	be->ro = !(file->f_mode & FMODE_WRITE);
-	mode = file_inode(file)->i_mode;
-	if (S_ISBLK(mode))
+	if (S_ISBLK(file_inode(file)->i_mode))
 		r = vhost_blk_bio_open(be);
-	else if (S_ISREG(mode))
-		r = vhost_blk_file_open(be);
 	else
-		r = -EINVAL;
+		r = vhost_blk_file_open(be);
 	if (r)
 		goto free_be;
 	return be;

@@ -29,10 +29,14 @@
  * is set are served; set the features and rings first. A ring set up
  * later starts with the vring ioctl that completes its setup.
  *
- * -EFAULT: a ring that is set up cannot start (its rings are not
- * accessible or its used ring not writable); no backend is set then (the
- * previous one, if any, is gone too). A vring ioctl that would start its
- * ring fails the same way and leaves that ring stopped.
+ * Errors: -EBADF (not open for reading), -EINVAL (neither a block device
+ * nor a regular file; opened with O_APPEND; a file without read_iter, or
+ * without write_iter when open for writing, e.g. /proc/PID/mem),
+ * -EOPNOTSUPP (a zoned block device), -EFAULT (a ring that is set up
+ * cannot start: its rings are not accessible or its used ring not
+ * writable). After an error no backend is set (the previous one, if any,
+ * is gone too). A vring ioctl that would start its ring fails the same
+ * way (-EFAULT) and leaves that ring stopped.
  */
 #define VHOST_BLK_SET_BACKEND	_IOW(VHOST_VIRTIO, 0x50, int)
 
