@@ -3,8 +3,8 @@
  * vhost-blk: regular file backend, for raw images without a loop device.
  * Reads and writes are kiocbs on the guest's iovecs, through
  * vfs_iocb_iter_read()/write(): direct I/O (asynchronous, ki_complete)
- * when the file system supports O_DIRECT, buffered and synchronous
- * otherwise. FLUSH is an fsync, DISCARD and
+ * when the file system supports O_DIRECT and the segments are aligned for
+ * it, buffered and synchronous otherwise. FLUSH is an fsync, DISCARD and
  * WRITE_ZEROES are fallocate calls; those run on the module's workqueue.
  */
 #include <linux/fs.h>
@@ -92,23 +92,16 @@ static ssize_t vhost_blk_file_issue(struct vhost_blk_req *req, bool direct)
 
 static void vhost_blk_file_rw(struct vhost_blk_req *req)
 {
-	bool direct = req->be->direct;
+	/* Segments off the alignment of direct I/O: the page cache. */
+	bool direct = req->be->direct && !req->bounce;
 	ssize_t ret;
 
 	/* The iovecs point into vq->iov: keep our own copy while in flight. */
-	req->iov = req->inline_iov;
-	if (req->ndata > VHOST_BLK_INLINE_IOV) {
-		req->iov = kmalloc_array(req->ndata, sizeof(*req->iov),
-					 GFP_KERNEL);
-		if (!req->iov) {
-			req->status = VIRTIO_BLK_S_IOERR;
-			vhost_blk_req_done(req);
-			return;
-		}
+	if (vhost_blk_req_own_iov(req)) {
+		req->status = VIRTIO_BLK_S_IOERR;
+		vhost_blk_req_done(req);
+		return;
 	}
-	memcpy(req->iov, req->data, req->ndata * sizeof(*req->iov));
-	req->data = req->iov;
-
 	ret = vhost_blk_file_issue(req, direct);
 	/* Some file systems refuse direct I/O for this range: buffered. */
 	if (ret == -EINVAL && direct)
@@ -171,10 +164,4 @@ void vhost_blk_file_submit(struct vhost_blk_req *req)
 	}
 	INIT_WORK(&req->sync_work, vhost_blk_file_sync_fn);
 	queue_work(vhost_blk_wq, &req->sync_work);
-}
-
-void vhost_blk_file_release(struct vhost_blk_req *req)
-{
-	if (req->iov && req->iov != req->inline_iov)
-		kfree(req->iov);
 }

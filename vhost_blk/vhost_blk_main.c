@@ -69,8 +69,8 @@ static void vhost_blk_req_free(struct vhost_blk_req *req)
 
 	if (req->be && req->be->bdev)
 		vhost_blk_bio_release(req);
-	else if (req->be)
-		vhost_blk_file_release(req);
+	if (req->iov && req->iov != req->inline_iov)
+		kfree(req->iov);
 	if (req->log != req->inline_log)
 		kfree(req->log);
 	kmem_cache_free(vhost_blk_req_cache, req);
@@ -108,12 +108,29 @@ static u32 vhost_blk_req_to_guest(struct vhost_blk_req *req)
 
 	if (req->no_status)
 		return 0;
+	/* A read through bounce pages: the data goes to the guest now. */
+	if (req->bounce && req->be->bdev && req->type == VIRTIO_BLK_T_IN &&
+	    req->status == VIRTIO_BLK_S_OK && vhost_blk_bio_copy_out(req)) {
+		vhost_blk_warn("cannot copy a bounced read to the guest\n");
+		req->status = VIRTIO_BLK_S_IOERR;
+		req->written = 0;
+	}
 	if (put_user(req->status, req->status_addr))
 		vq_err(vq, "vhost-blk: cannot write the status byte\n");
 	if (req->log_num && vhost_has_feature(vq, VHOST_F_LOG_ALL) &&
 	    req->log_hva == !!vq->iotlb)
 		vhost_blk_req_log(req);
 	return req->written + 1;
+}
+
+/*
+ * The vq takes no more requests for now: a ring's worth in flight, or
+ * VHOST_BLK_BOUNCE_MAX bytes of bounce pages. Its completions requeue it.
+ */
+static bool vhost_blk_vq_full(struct vhost_blk_vq *bvq)
+{
+	return atomic_read(&bvq->inflight) >= bvq->vq.num ||
+	       atomic_read(&bvq->bounced) >= VHOST_BLK_BOUNCE_MAX;
 }
 
 /* Called with vq->mutex held, on the vq's worker. */
@@ -152,7 +169,7 @@ static void vhost_blk_complete(struct vhost_blk_vq *bvq)
 			vhost_blk_req_free(req);
 		}
 	}
-	if (bvq->throttled && atomic_read(&bvq->inflight) < vq->num) {
+	if (bvq->throttled && !vhost_blk_vq_full(bvq)) {
 		bvq->throttled = false;
 		vhost_blk_queue(bvq, &bvq->kick_work);
 	}
@@ -267,6 +284,20 @@ static long vhost_blk_handle_one(struct vhost_blk_vq *bvq,
 		vhost_blk_req_done(req);
 		return 0;
 	}
+	if (req->bounce && be->bdev) {
+		int r = vhost_blk_bio_bounce(req);
+
+		if (r == -ENOMEM) {
+			/* nothing submitted yet: give the head back */
+			vhost_blk_req_free(req);
+			goto nomem;
+		}
+		if (r) {
+			req->status = VIRTIO_BLK_S_IOERR;
+			vhost_blk_req_done(req);
+			return 0;
+		}
+	}
 	/* Once submitted, req may complete and be freed at any time. */
 	len = req->len;
 	if (be->bdev)
@@ -311,7 +342,7 @@ static void vhost_blk_kick_work(struct vhost_work *work)
 	vhost_disable_notify(dev, vq);
 	blk_start_plug(&plug);
 	for (;;) {
-		if (atomic_read(&bvq->inflight) >= vq->num) {
+		if (vhost_blk_vq_full(bvq)) {
 			bvq->throttled = true;	/* completions requeue us */
 			break;
 		}
@@ -840,6 +871,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 		INIT_WORK(&bvq->orphan_work, vhost_blk_orphan_work);
 		init_llist_head(&bvq->done);
 		atomic_set(&bvq->inflight, 0);
+		atomic_set(&bvq->bounced, 0);
 		init_waitqueue_func_entry(&bvq->kick.wait,
 					  vhost_blk_kick_wakeup);
 		init_poll_funcptr(&bvq->kick.table, vhost_blk_kick_ptable);

@@ -71,7 +71,12 @@ struct vhost_blk_config {
 	__u32 discard_granularity;	/* bytes */
 	__u32 flags;			/* VHOST_BLK_CONFIG_F_* */
 	__u32 num_queues;		/* virtqueues offered */
-	/* bytes: data segments start and end on this boundary, else IOERR */
+	/*
+	 * bytes: data segments that start and end on this boundary go to
+	 * the backend without a copy; others are served through a bounce
+	 * buffer (or the page cache). Only the sector and the total length
+	 * must be multiples of logical_block_size.
+	 */
 	__u32 seg_alignment;
 	__u32 max_discard_seg;		/* discard/write-zeroes segments */
 	__u32 reserved[3];
