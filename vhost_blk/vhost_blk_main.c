@@ -601,6 +601,12 @@ static void vhost_blk_drain(struct vhost_blk *blk)
 	/* no completion is still between llist_add() and its queueing */
 	synchronize_rcu();
 	vhost_blk_flush(blk);
+	/*
+	 * IOTLB misses of the stopped rings, read or not by the VMM: an
+	 * update must not wake a vq for them once its workers may change
+	 * (a new backend asks again: activation kicks every ring).
+	 */
+	vhost_clear_msg(&blk->dev);
 }
 
 static long vhost_blk_set_backend(struct vhost_blk *blk, int __user *argp)
