@@ -111,8 +111,7 @@ struct vhost_blk {
 	struct vhost_blk_vq vqs[VHOST_BLK_MAX_VQS];
 	struct vhost_virtqueue *vq_ptrs[VHOST_BLK_MAX_VQS];
 	struct vhost_blk_backend *be;	/* dev->mutex */
-	atomic_t inflight;		/* requests taken, not yet completed */
-	wait_queue_head_t drain_wq;	/* woken when inflight reaches 0 */
+	wait_queue_head_t drain_wq;	/* a vq's inflight reached 0 */
 	char serial[VHOST_BLK_SERIAL_LEN];
 	/* Workers, dev->mutex: own threads (6.1) or core worker ids. */
 	struct vhost_blk_worker *workers;

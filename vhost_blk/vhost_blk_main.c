@@ -9,7 +9,7 @@
  * vq->mutex, takes heads with vhost_get_vq_desc() (at most
  * VHOST_BLK_WEIGHT requests / VHOST_BLK_BYTE_WEIGHT bytes per run, then it
  * requeues itself so the other queues of the same worker get their turn),
- * allocates a vhost_blk_req, counts it in blk->inflight, and has
+ * allocates a vhost_blk_req, counts it in bvq->inflight, and has
  * vhost_blk_req.c check it. A refused request completes at once with its
  * status; a valid one goes to the backend: the bio backend pins the guest
  * pages and submits bios under a plug, the file backend issues a kiocb.
@@ -21,7 +21,7 @@
  * byte, dirty-logs the device-writable area when VHOST_F_LOG_ALL is on,
  * adds the heads to the used ring (vhost_add_used_n() logs the ring),
  * signals the call eventfd once per batch, then unpins, frees and drops
- * blk->inflight. If the vq's worker is gone (6.12: the owner was killed)
+ * bvq->inflight. If the vq's worker is gone (6.12: the owner was killed)
  * the completion runs from a system workqueue that only releases the
  * request (the guest is gone).
  *
@@ -31,8 +31,9 @@
  *   vq->mutex:  the ring (vhost core), the vq's backend pointer
  *               (vhost_vq_get_backend), bvq->broken.
  *   done list:  llist, producers in any context, consumer under vq->mutex.
- *   blk->inflight: atomic; drain_wq is woken when it reaches zero.
- *   bvq->inflight: atomic, bounded by vq->num (bvq->throttled).
+ *   bvq->inflight: atomic, bounded by vq->num (bvq->throttled); per
+ *               vq, so queues share no counter. drain_wq is woken when
+ *               one reaches zero while a drain waits (wq_has_sleeper()).
  *   vhost_blk_req_done() runs in an RCU read section; the drain waits
  *               for a grace period, so no completion touches a vq that
  *               release is about to free.
@@ -40,8 +41,8 @@
  * Drain protocol (SET_BACKEND -1, backend swap, RESET_OWNER, release):
  * with dev->mutex held, stop every kick wait entry, clear every vq's
  * backend under its vq->mutex (a running kick_work finishes its loop
- * first; later ones see no backend and return), wait until
- * blk->inflight is zero (completions only need vq->mutex), then flush the
+ * first; later ones see no backend and return), wait until every vq's
+ * inflight is zero (completions only need vq->mutex), then flush the
  * workers and the orphan works so no work item still runs. Only then is
  * the old backend file released.
  */
@@ -74,8 +75,9 @@ static void vhost_blk_req_free(struct vhost_blk_req *req)
 	if (req->log != req->inline_log)
 		kfree(req->log);
 	kmem_cache_free(vhost_blk_req_cache, req);
-	atomic_dec(&bvq->inflight);
-	if (atomic_dec_and_test(&blk->inflight))
+	/* the barrier of wq_has_sleeper() pairs with the drain's wait_event */
+	if (atomic_dec_and_test(&bvq->inflight) &&
+	    wq_has_sleeper(&blk->drain_wq))
 		wake_up(&blk->drain_wq);
 }
 
@@ -200,7 +202,7 @@ static void vhost_blk_orphan_work(struct work_struct *work)
 /*
  * Any context: hand a finished request to its vq's worker. Once the
  * request is on the done list another completion may free it and drop
- * blk->inflight to zero, so bvq must not outlive this RCU read section:
+ * bvq->inflight to zero, so bvq must not outlive this RCU read section:
  * the drain waits for a grace period before it flushes and frees.
  */
 void vhost_blk_req_done(struct vhost_blk_req *req)
@@ -272,7 +274,6 @@ static long vhost_blk_handle_one(struct vhost_blk_vq *bvq,
 		kmem_cache_free(vhost_blk_req_cache, req);
 		goto nomem;
 	}
-	atomic_inc(&bvq->blk->inflight);
 	atomic_inc(&bvq->inflight);
 
 	if (vhost_blk_req_parse(req, vq->iov, out, in)) {
@@ -584,6 +585,17 @@ static int vhost_blk_activate(struct vhost_blk *blk, int only)
 	return ret;
 }
 
+/* No request of any vq is in flight. */
+static bool vhost_blk_idle(struct vhost_blk *blk)
+{
+	int i;
+
+	for (i = 0; i < VHOST_BLK_MAX_VQS; i++)
+		if (atomic_read(&blk->vqs[i].inflight))
+			return false;
+	return true;
+}
+
 /* The drain protocol (see the top of the file); dev->mutex held. */
 static void vhost_blk_drain(struct vhost_blk *blk)
 {
@@ -597,7 +609,7 @@ static void vhost_blk_drain(struct vhost_blk *blk)
 		vhost_vq_set_backend(vq, NULL);
 		mutex_unlock(&vq->mutex);
 	}
-	wait_event(blk->drain_wq, !atomic_read(&blk->inflight));
+	wait_event(blk->drain_wq, vhost_blk_idle(blk));
 	/* no completion is still between llist_add() and its queueing */
 	synchronize_rcu();
 	vhost_blk_flush(blk);
@@ -863,7 +875,6 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 	blk = kvzalloc(sizeof(*blk), GFP_KERNEL);
 	if (!blk)
 		return -ENOMEM;
-	atomic_set(&blk->inflight, 0);
 	init_waitqueue_head(&blk->drain_wq);
 	for (i = 0; i < VHOST_BLK_MAX_VQS; i++) {
 		struct vhost_blk_vq *bvq = &blk->vqs[i];
