@@ -8,7 +8,9 @@
  * queues the vq's kick_work on the vq's worker. kick_work, under
  * vq->mutex, takes heads with vhost_get_vq_desc() (at most
  * VHOST_BLK_WEIGHT requests / VHOST_BLK_BYTE_WEIGHT bytes per run, then it
- * requeues itself so the other queues of the same worker get their turn),
+ * requeues itself so the other queues of the same worker get their turn;
+ * with a busyloop timeout it polls an empty ring that long before it
+ * waits for the next kick),
  * allocates a vhost_blk_req, counts it in bvq->inflight, and has
  * vhost_blk_req.c check it. A refused request completes at once with its
  * status; a valid one goes to the backend: the bio backend pins the guest
@@ -54,6 +56,8 @@
 #include <linux/mm.h>
 #include <linux/poll.h>
 #include <linux/blkdev.h>
+#include <linux/sched/clock.h>
+#include <linux/sched/signal.h>
 #include "vhost_blk.h"
 #include "compat.h"
 
@@ -312,6 +316,35 @@ nomem:
 	return -ENOMEM;
 }
 
+/*
+ * VHOST_SET_VRING_BUSYLOOP_TIMEOUT (microseconds; 0, the default: off).
+ * Before the worker leaves an empty ring to wait for a kick, it polls the
+ * avail ring, and completes what finished meanwhile, for up to that long,
+ * guest notifications still off: a guest that keeps the ring busy needs
+ * no kick and no worker wakeup per request (as vhost-net polls). Called
+ * with vq->mutex held, which it keeps (a drain waits at most that long),
+ * and no plug (what was submitted must reach the device first); it yields
+ * the CPU between looks. True when the ring has new requests.
+ */
+static bool vhost_blk_busy_poll(struct vhost_blk_vq *bvq)
+{
+	struct vhost_virtqueue *vq = &bvq->vq;
+	u64 end;
+
+	end = local_clock() + (u64)vq->busyloop_timeout * NSEC_PER_USEC;
+	do {
+		if (!llist_empty(&bvq->done))
+			vhost_blk_complete(bvq);
+		if (!vhost_vq_avail_empty(vq->dev, vq))
+			return true;
+		if (signal_pending(current))
+			break;	/* 6.12: the owner is being killed */
+		cond_resched();
+		cpu_relax();
+	} while (local_clock() < end);
+	return false;
+}
+
 static void vhost_blk_kick_work(struct vhost_work *work)
 {
 	struct vhost_blk_vq *bvq = container_of(work, struct vhost_blk_vq,
@@ -323,6 +356,7 @@ static void vhost_blk_kick_work(struct vhost_work *work)
 	struct vhost_log *log;
 	struct blk_plug plug;
 	size_t bytes = 0;
+	bool polled;
 	long r;
 	int head;
 
@@ -359,6 +393,13 @@ static void vhost_blk_kick_work(struct vhost_work *work)
 			break;
 		}
 		if (head == vq->num) {
+			if (vq->busyloop_timeout) {
+				blk_finish_plug(&plug);
+				polled = vhost_blk_busy_poll(bvq);
+				blk_start_plug(&plug);
+				if (polled)
+					continue;
+			}
 			if (unlikely(vhost_enable_notify(dev, vq))) {
 				vhost_disable_notify(dev, vq);
 				continue;

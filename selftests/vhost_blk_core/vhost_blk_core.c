@@ -12,6 +12,8 @@
  *
  *   vhost_blk_core --activation BACKEND
  *	rings that cannot start make the activating call fail (EFAULT)
+ *   vhost_blk_core --busyloop BACKEND
+ *	VHOST_SET_VRING_BUSYLOOP_TIMEOUT: requests nobody kicks are served
  *   vhost_blk_core --iotlb-workers BACKEND
  *	worker changes while IOTLB updates resolve misses
  */
@@ -189,6 +191,8 @@ struct seg {
 	int wr;
 };
 
+static int kick_off;	/* post() leaves the kick out (busy polling) */
+
 static void post(int qi, const struct seg *s, int n, int loop)
 {
 	struct vq *q = &vqs[qi];
@@ -203,7 +207,8 @@ static void post(int qi, const struct seg *s, int n, int loop)
 	}
 	q->avail->ring[q->avail_idx % QSZ] = 0;
 	__atomic_store_n(&q->avail->idx, ++q->avail_idx, __ATOMIC_RELEASE);
-	eventfd_write(q->kick, 1);
+	if (!kick_off)
+		eventfd_write(q->kick, 1);
 }
 
 /* Wait for the next used entry; returns its length or -1 on timeout. */
@@ -785,6 +790,72 @@ static void test_iotlb_workers(const char *path)
 	close(fd);
 }
 
+/*
+ * VHOST_SET_VRING_BUSYLOOP_TIMEOUT: after a request, the worker keeps
+ * polling the ring, so requests nobody kicks are taken within the
+ * timeout; without it they wait for a kick.
+ */
+#define BUSY_REQS	20
+static void test_busyloop(const char *path)
+{
+	struct vhost_vring_state bl = { 0, 3000000 };	/* 3 s */
+	static uint8_t back[4096] __attribute__((aligned(4096)));
+	int fd, st, i, bad = 0;
+
+	printf("1..5\n");
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		die(path);
+	open_dev();
+	setup_vq(0);
+	set_backend(fd);
+	/* the worker has looked at the ring and waits for kicks */
+	rq(0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 0);
+	usleep(200000);
+	kick_off = 1;
+	timeout_ms = 500;
+	st = rq(0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 0);
+	eventfd_write(vqs[0].kick, 1);
+	ok(st == -1 && reap(0, 5000) >= 0 && *(uint8_t *)gpa(ST) == 0,
+	   "without busy polling a request waits for its kick");
+	set_backend(-1);
+	ok(!ioctl(dev, VHOST_SET_VRING_BUSYLOOP_TIMEOUT, &bl),
+	   "SET_VRING_BUSYLOOP_TIMEOUT 3 s");
+	set_backend(fd);
+	kick_off = 0;
+	timeout_ms = 5000;
+	ok(rq(0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 0) == 0, "a kicked flush");
+	kick_off = 1;
+	timeout_ms = 2500;
+	for (i = 0; i < BUSY_REQS; i++) {
+		uint64_t sec = 512 + (i % 10) * 8;
+
+		if (i < 10) {
+			fill(DATA + i * 4096, 4096, i + 40);
+			bad += rq(0, VIRTIO_BLK_T_OUT, sec, DATA + i * 4096,
+				  4096, 0) != 0;
+		} else {
+			memset(gpa(DATA + 0x40000), 0, 4096);
+			bad += rq(0, VIRTIO_BLK_T_IN, sec, DATA + 0x40000,
+				  4096, 1) != 0 ||
+			       memcmp(gpa(DATA + 0x40000),
+				      gpa(DATA + (i - 10) * 4096), 4096);
+		}
+	}
+	ok(!bad, "%d writes and reads, none kicked, served and read back "
+	   "(%d failed)", BUSY_REQS, bad);
+	kick_off = 0;
+	timeout_ms = 5000;
+	bl.num = 0;
+	ok(!set_backend(-1) &&
+	   !ioctl(dev, VHOST_SET_VRING_BUSYLOOP_TIMEOUT, &bl) &&
+	   !set_backend(fd) && !backend_read(path, back, 4096, 512 * 512) &&
+	   !memcmp(back, gpa(DATA), 4096),
+	   "busy polling off again; the data is on the backend");
+	close(dev);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct vhost_blk_config cfg;
@@ -793,11 +864,12 @@ int main(int argc, char **argv)
 	uint64_t f;
 
 	if (argc > 1 && !strcmp(argv[1], "--help")) {
-		printf("usage: %s [--workers N | --activation | --iotlb-workers] BACKEND\n",
+		printf("usage: %s [--workers N | --activation | --busyloop | --iotlb-workers] BACKEND\n",
 		       argv[0]);
 		return 0;
 	}
 	if (argc == 3 && (!strcmp(argv[1], "--activation") ||
+			  !strcmp(argv[1], "--busyloop") ||
 			  !strcmp(argv[1], "--iotlb-workers"))) {
 		fd = memfd_create("guest", 0);
 		if (fd < 0 || ftruncate(fd, MEM_SIZE))
@@ -810,6 +882,8 @@ int main(int argc, char **argv)
 		printf("TAP version 13\n");
 		if (!strcmp(argv[1], "--activation"))
 			test_activation(argv[2]);
+		else if (!strcmp(argv[1], "--busyloop"))
+			test_busyloop(argv[2]);
 		else if (!access("/proc/lockdep", F_OK) &&
 			 !getenv("VBLK_CORE_IOTLB"))
 			printf("1..0 # SKIP lockdep kernel (see Documentation/vhost-blk.rst; VBLK_CORE_IOTLB=1 runs it)\n");
@@ -824,7 +898,7 @@ int main(int argc, char **argv)
 		argc -= 2;
 	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s [--workers N | --activation | --iotlb-workers] BACKEND\n",
+		fprintf(stderr, "usage: %s [--workers N | --activation | --busyloop | --iotlb-workers] BACKEND\n",
 			argv[0]);
 		return 2;
 	}
