@@ -8,12 +8,38 @@
  * 6.5+: vhost_worker per virtqueue (vhost_vq_work_queue()), the
  *       VHOST_NEW_WORKER / VHOST_ATTACH_VRING_WORKER ioctls served by
  *       vhost_worker_ioctl().
+ * 6.7+: vfs_iocb_iter_write() takes the superblock's write access.
  */
 #ifndef _VHOST_BLK_COMPAT_H
 #define _VHOST_BLK_COMPAT_H
 
+#include <linux/fs.h>
 #include <linux/uaccess.h>
+#include <linux/version.h>
 #include "vhost.h"
+
+/*
+ * vfs_iocb_iter_write() takes the file system's write access itself since
+ * 6.7 (kiocb_start_write(), and kiocb_end_write() unless -EIOCBQUEUED);
+ * on 6.1 the caller does. Either way, after this call the write access is
+ * held only when it returned -EIOCBQUEUED: ki_complete() must drop it.
+ */
+static inline ssize_t vhost_blk_iocb_write(struct file *file,
+					   struct kiocb *iocb,
+					   struct iov_iter *from)
+{
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 7, 0)
+	ssize_t ret;
+
+	kiocb_start_write(iocb);
+	ret = vfs_iocb_iter_write(file, iocb, from);
+	if (ret != -EIOCBQUEUED)
+		kiocb_end_write(iocb);
+	return ret;
+#else
+	return vfs_iocb_iter_write(file, iocb, from);
+#endif
+}
 
 /*
  * Per-virtqueue workers came with their uapi (6.5): test the feature, not

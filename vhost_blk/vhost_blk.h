@@ -34,6 +34,12 @@
 #define VHOST_BLK_DISCARD_SECTORS (1U << 22)	/* sectors per discard segment */
 #define VHOST_BLK_WZ_SECTORS	(1U << 16)	/* sectors per wz segment */
 
+/*
+ * Bounce buffers (bio backend, segments off the backend's alignment): a
+ * vq takes no new request while this many bytes of them are in flight.
+ */
+#define VHOST_BLK_BOUNCE_MAX	(4U << 20)
+
 /* Bounded work per kick, so one queue cannot starve the others. */
 #define VHOST_BLK_WEIGHT	256		/* requests */
 #define VHOST_BLK_BYTE_WEIGHT	(4U << 20)	/* bytes */
@@ -53,7 +59,12 @@ struct vhost_blk_backend {
 	u64 capacity;			/* 512-byte sectors */
 	u32 lbs;			/* logical block size */
 	u32 pbs;
-	u32 align_mask;			/* data segment alignment - 1 */
+	/*
+	 * Alignment - 1 of the address and length of a data segment that
+	 * the backend takes as it is; other segments are bounced (bio) or
+	 * go through the page cache (file).
+	 */
+	u32 align_mask;
 	u32 max_discard_sectors;	/* 0: no discard */
 	u32 max_wz_sectors;		/* 0: no write zeroes */
 	u32 discard_granularity;
@@ -91,6 +102,7 @@ struct vhost_blk_vq {
 	 * taking more (throttled, vq->mutex) until completions free some.
 	 */
 	atomic_t inflight;
+	atomic_t bounced;		/* bytes of bounce pages in flight */
 	bool throttled;
 };
 
@@ -99,8 +111,7 @@ struct vhost_blk {
 	struct vhost_blk_vq vqs[VHOST_BLK_MAX_VQS];
 	struct vhost_virtqueue *vq_ptrs[VHOST_BLK_MAX_VQS];
 	struct vhost_blk_backend *be;	/* dev->mutex */
-	atomic_t inflight;		/* requests taken, not yet completed */
-	wait_queue_head_t drain_wq;	/* woken when inflight reaches 0 */
+	wait_queue_head_t drain_wq;	/* a vq's inflight reached 0 */
 	char serial[VHOST_BLK_SERIAL_LEN];
 	/* Workers, dev->mutex: own threads (6.1) or core worker ids. */
 	struct vhost_blk_worker *workers;
@@ -131,6 +142,7 @@ struct vhost_blk_req {
 	u64 sector;
 	u32 len;			/* data bytes */
 	u32 written;			/* bytes written to the guest (data) */
+	bool bounce;			/* a data segment is off align_mask */
 	u8 __user *status_addr;
 	/* Data segments: point into vq->iov until submitted. */
 	struct iovec *data;
@@ -145,11 +157,11 @@ struct vhost_blk_req {
 	bool log_hva;
 	unsigned int log_num;
 	u64 log_len;
-	/* bio backend: pinned guest pages and bios in flight. */
+	/* bio backend: pinned guest pages (or, bounce, our own pages) */
 	struct page **pages;
 	unsigned int npages;
 	atomic_t pending;
-	/* file backend: our copy of the data iovecs. */
+	/* our copy of the data iovecs (file backend, bounced IN) */
 	struct iovec *iov;
 	/* Not zeroed: */
 	struct kiocb iocb;		/* init_sync_kiocb() */
@@ -164,6 +176,7 @@ struct vhost_blk_req {
 int vhost_blk_req_parse(struct vhost_blk_req *req, struct iovec *iov,
 			unsigned int out, unsigned int in);
 void vhost_blk_req_get_id(struct vhost_blk_req *req, const char *serial);
+int vhost_blk_req_own_iov(struct vhost_blk_req *req);
 
 /* vhost_blk_main.c */
 extern struct workqueue_struct *vhost_blk_wq;
@@ -171,13 +184,14 @@ void vhost_blk_req_done(struct vhost_blk_req *req);
 
 /* vhost_blk_bio.c */
 int vhost_blk_bio_open(struct vhost_blk_backend *be);
+int vhost_blk_bio_bounce(struct vhost_blk_req *req);
 void vhost_blk_bio_submit(struct vhost_blk_req *req);
+int vhost_blk_bio_copy_out(struct vhost_blk_req *req);
 void vhost_blk_bio_release(struct vhost_blk_req *req);
 
 /* vhost_blk_file.c */
 int vhost_blk_file_open(struct vhost_blk_backend *be);
 void vhost_blk_file_submit(struct vhost_blk_req *req);
-void vhost_blk_file_release(struct vhost_blk_req *req);
 
 /* vhost_blk_worker.c */
 bool vhost_blk_queue(struct vhost_blk_vq *bvq, struct vhost_work *work);

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vhost-blk: regular file backend, for raw images without a loop device.
- * Reads and writes are kiocbs on the guest's iovecs: direct I/O
- * (asynchronous, ki_complete) when the file system supports O_DIRECT,
- * buffered and synchronous otherwise. FLUSH is an fsync, DISCARD and
+ * Reads and writes are kiocbs on the guest's iovecs, through
+ * vfs_iocb_iter_read()/write(): direct I/O (asynchronous, ki_complete)
+ * when the file system supports O_DIRECT and the segments are aligned for
+ * it, buffered and synchronous otherwise. FLUSH is an fsync, DISCARD and
  * WRITE_ZEROES are fallocate calls; those run on the module's workqueue.
  */
 #include <linux/fs.h>
@@ -11,6 +12,7 @@
 #include <linux/slab.h>
 #include <linux/uio.h>
 #include "vhost_blk.h"
+#include "compat.h"
 
 int vhost_blk_file_open(struct vhost_blk_backend *be)
 {
@@ -36,13 +38,8 @@ int vhost_blk_file_open(struct vhost_blk_backend *be)
 	return 0;
 }
 
-static void vhost_blk_file_complete(struct kiocb *iocb, long ret)
+static void vhost_blk_file_done(struct vhost_blk_req *req, long ret)
 {
-	struct vhost_blk_req *req = container_of(iocb, struct vhost_blk_req,
-						 iocb);
-
-	if (req->type == VIRTIO_BLK_T_OUT)
-		kiocb_end_write(iocb);
 	if (ret == req->len) {
 		req->status = VIRTIO_BLK_S_OK;
 		if (req->type == VIRTIO_BLK_T_IN)
@@ -56,6 +53,21 @@ static void vhost_blk_file_complete(struct kiocb *iocb, long ret)
 	vhost_blk_req_done(req);
 }
 
+/* ki_complete: an asynchronous write still holds the fs write access. */
+static void vhost_blk_file_complete(struct kiocb *iocb, long ret)
+{
+	struct vhost_blk_req *req = container_of(iocb, struct vhost_blk_req,
+						 iocb);
+
+	if (req->type == VIRTIO_BLK_T_OUT)
+		kiocb_end_write(iocb);
+	vhost_blk_file_done(req, ret);
+}
+
+/*
+ * Through the vfs helpers, so the file's mode, rw_verify_area(), the LSM
+ * and fsnotify hooks apply as for any read or write.
+ */
 static ssize_t vhost_blk_file_issue(struct vhost_blk_req *req, bool direct)
 {
 	struct file *file = req->be->file;
@@ -73,39 +85,29 @@ static ssize_t vhost_blk_file_issue(struct vhost_blk_req *req, bool direct)
 		req->iocb.ki_flags &= ~IOCB_DIRECT;
 	if (write) {
 		req->iocb.ki_flags |= IOCB_WRITE;
-		return file->f_op->write_iter(&req->iocb, &iter);
+		return vhost_blk_iocb_write(file, &req->iocb, &iter);
 	}
-	return file->f_op->read_iter(&req->iocb, &iter);
+	return vfs_iocb_iter_read(file, &req->iocb, &iter);
 }
 
 static void vhost_blk_file_rw(struct vhost_blk_req *req)
 {
+	/* Segments off the alignment of direct I/O: the page cache. */
+	bool direct = req->be->direct && !req->bounce;
 	ssize_t ret;
 
 	/* The iovecs point into vq->iov: keep our own copy while in flight. */
-	req->iov = req->inline_iov;
-	if (req->ndata > VHOST_BLK_INLINE_IOV) {
-		req->iov = kmalloc_array(req->ndata, sizeof(*req->iov),
-					 GFP_KERNEL);
-		if (!req->iov) {
-			req->status = VIRTIO_BLK_S_IOERR;
-			vhost_blk_req_done(req);
-			return;
-		}
+	if (vhost_blk_req_own_iov(req)) {
+		req->status = VIRTIO_BLK_S_IOERR;
+		vhost_blk_req_done(req);
+		return;
 	}
-	memcpy(req->iov, req->data, req->ndata * sizeof(*req->iov));
-	req->data = req->iov;
-
-	if (req->type == VIRTIO_BLK_T_OUT) {
-		init_sync_kiocb(&req->iocb, req->be->file);
-		kiocb_start_write(&req->iocb);
-	}
-	ret = vhost_blk_file_issue(req, req->be->direct);
+	ret = vhost_blk_file_issue(req, direct);
 	/* Some file systems refuse direct I/O for this range: buffered. */
-	if (ret == -EINVAL && req->be->direct)
+	if (ret == -EINVAL && direct)
 		ret = vhost_blk_file_issue(req, false);
 	if (ret != -EIOCBQUEUED)
-		vhost_blk_file_complete(&req->iocb, ret);
+		vhost_blk_file_done(req, ret);
 }
 
 static int vhost_blk_file_ranges(struct vhost_blk_req *req)
@@ -162,10 +164,4 @@ void vhost_blk_file_submit(struct vhost_blk_req *req)
 	}
 	INIT_WORK(&req->sync_work, vhost_blk_file_sync_fn);
 	queue_work(vhost_blk_wq, &req->sync_work);
-}
-
-void vhost_blk_file_release(struct vhost_blk_req *req)
-{
-	if (req->iov && req->iov != req->inline_iov)
-		kfree(req->iov);
 }

@@ -8,8 +8,10 @@
  * queues the vq's kick_work on the vq's worker. kick_work, under
  * vq->mutex, takes heads with vhost_get_vq_desc() (at most
  * VHOST_BLK_WEIGHT requests / VHOST_BLK_BYTE_WEIGHT bytes per run, then it
- * requeues itself so the other queues of the same worker get their turn),
- * allocates a vhost_blk_req, counts it in blk->inflight, and has
+ * requeues itself so the other queues of the same worker get their turn;
+ * with a busyloop timeout it polls an empty ring that long before it
+ * waits for the next kick),
+ * allocates a vhost_blk_req, counts it in bvq->inflight, and has
  * vhost_blk_req.c check it. A refused request completes at once with its
  * status; a valid one goes to the backend: the bio backend pins the guest
  * pages and submits bios under a plug, the file backend issues a kiocb.
@@ -21,7 +23,7 @@
  * byte, dirty-logs the device-writable area when VHOST_F_LOG_ALL is on,
  * adds the heads to the used ring (vhost_add_used_n() logs the ring),
  * signals the call eventfd once per batch, then unpins, frees and drops
- * blk->inflight. If the vq's worker is gone (6.12: the owner was killed)
+ * bvq->inflight. If the vq's worker is gone (6.12: the owner was killed)
  * the completion runs from a system workqueue that only releases the
  * request (the guest is gone).
  *
@@ -31,8 +33,9 @@
  *   vq->mutex:  the ring (vhost core), the vq's backend pointer
  *               (vhost_vq_get_backend), bvq->broken.
  *   done list:  llist, producers in any context, consumer under vq->mutex.
- *   blk->inflight: atomic; drain_wq is woken when it reaches zero.
- *   bvq->inflight: atomic, bounded by vq->num (bvq->throttled).
+ *   bvq->inflight: atomic, bounded by vq->num (bvq->throttled); per
+ *               vq, so queues share no counter. drain_wq is woken when
+ *               one reaches zero while a drain waits (wq_has_sleeper()).
  *   vhost_blk_req_done() runs in an RCU read section; the drain waits
  *               for a grace period, so no completion touches a vq that
  *               release is about to free.
@@ -40,8 +43,8 @@
  * Drain protocol (SET_BACKEND -1, backend swap, RESET_OWNER, release):
  * with dev->mutex held, stop every kick wait entry, clear every vq's
  * backend under its vq->mutex (a running kick_work finishes its loop
- * first; later ones see no backend and return), wait until
- * blk->inflight is zero (completions only need vq->mutex), then flush the
+ * first; later ones see no backend and return), wait until every vq's
+ * inflight is zero (completions only need vq->mutex), then flush the
  * workers and the orphan works so no work item still runs. Only then is
  * the old backend file released.
  */
@@ -53,6 +56,8 @@
 #include <linux/mm.h>
 #include <linux/poll.h>
 #include <linux/blkdev.h>
+#include <linux/sched/clock.h>
+#include <linux/sched/signal.h>
 #include "vhost_blk.h"
 #include "compat.h"
 
@@ -69,13 +74,14 @@ static void vhost_blk_req_free(struct vhost_blk_req *req)
 
 	if (req->be && req->be->bdev)
 		vhost_blk_bio_release(req);
-	else if (req->be)
-		vhost_blk_file_release(req);
+	if (req->iov && req->iov != req->inline_iov)
+		kfree(req->iov);
 	if (req->log != req->inline_log)
 		kfree(req->log);
 	kmem_cache_free(vhost_blk_req_cache, req);
-	atomic_dec(&bvq->inflight);
-	if (atomic_dec_and_test(&blk->inflight))
+	/* the barrier of wq_has_sleeper() pairs with the drain's wait_event */
+	if (atomic_dec_and_test(&bvq->inflight) &&
+	    wq_has_sleeper(&blk->drain_wq))
 		wake_up(&blk->drain_wq);
 }
 
@@ -108,12 +114,29 @@ static u32 vhost_blk_req_to_guest(struct vhost_blk_req *req)
 
 	if (req->no_status)
 		return 0;
+	/* A read through bounce pages: the data goes to the guest now. */
+	if (req->bounce && req->be->bdev && req->type == VIRTIO_BLK_T_IN &&
+	    req->status == VIRTIO_BLK_S_OK && vhost_blk_bio_copy_out(req)) {
+		vhost_blk_warn("cannot copy a bounced read to the guest\n");
+		req->status = VIRTIO_BLK_S_IOERR;
+		req->written = 0;
+	}
 	if (put_user(req->status, req->status_addr))
 		vq_err(vq, "vhost-blk: cannot write the status byte\n");
 	if (req->log_num && vhost_has_feature(vq, VHOST_F_LOG_ALL) &&
 	    req->log_hva == !!vq->iotlb)
 		vhost_blk_req_log(req);
 	return req->written + 1;
+}
+
+/*
+ * The vq takes no more requests for now: a ring's worth in flight, or
+ * VHOST_BLK_BOUNCE_MAX bytes of bounce pages. Its completions requeue it.
+ */
+static bool vhost_blk_vq_full(struct vhost_blk_vq *bvq)
+{
+	return atomic_read(&bvq->inflight) >= bvq->vq.num ||
+	       atomic_read(&bvq->bounced) >= VHOST_BLK_BOUNCE_MAX;
 }
 
 /* Called with vq->mutex held, on the vq's worker. */
@@ -152,7 +175,7 @@ static void vhost_blk_complete(struct vhost_blk_vq *bvq)
 			vhost_blk_req_free(req);
 		}
 	}
-	if (bvq->throttled && atomic_read(&bvq->inflight) < vq->num) {
+	if (bvq->throttled && !vhost_blk_vq_full(bvq)) {
 		bvq->throttled = false;
 		vhost_blk_queue(bvq, &bvq->kick_work);
 	}
@@ -183,7 +206,7 @@ static void vhost_blk_orphan_work(struct work_struct *work)
 /*
  * Any context: hand a finished request to its vq's worker. Once the
  * request is on the done list another completion may free it and drop
- * blk->inflight to zero, so bvq must not outlive this RCU read section:
+ * bvq->inflight to zero, so bvq must not outlive this RCU read section:
  * the drain waits for a grace period before it flushes and frees.
  */
 void vhost_blk_req_done(struct vhost_blk_req *req)
@@ -255,7 +278,6 @@ static long vhost_blk_handle_one(struct vhost_blk_vq *bvq,
 		kmem_cache_free(vhost_blk_req_cache, req);
 		goto nomem;
 	}
-	atomic_inc(&bvq->blk->inflight);
 	atomic_inc(&bvq->inflight);
 
 	if (vhost_blk_req_parse(req, vq->iov, out, in)) {
@@ -266,6 +288,20 @@ static long vhost_blk_handle_one(struct vhost_blk_vq *bvq,
 		vhost_blk_req_get_id(req, bvq->blk->serial);
 		vhost_blk_req_done(req);
 		return 0;
+	}
+	if (req->bounce && be->bdev) {
+		int r = vhost_blk_bio_bounce(req);
+
+		if (r == -ENOMEM) {
+			/* nothing submitted yet: give the head back */
+			vhost_blk_req_free(req);
+			goto nomem;
+		}
+		if (r) {
+			req->status = VIRTIO_BLK_S_IOERR;
+			vhost_blk_req_done(req);
+			return 0;
+		}
 	}
 	/* Once submitted, req may complete and be freed at any time. */
 	len = req->len;
@@ -280,6 +316,35 @@ nomem:
 	return -ENOMEM;
 }
 
+/*
+ * VHOST_SET_VRING_BUSYLOOP_TIMEOUT (microseconds; 0, the default: off).
+ * Before the worker leaves an empty ring to wait for a kick, it polls the
+ * avail ring, and completes what finished meanwhile, for up to that long,
+ * guest notifications still off: a guest that keeps the ring busy needs
+ * no kick and no worker wakeup per request (as vhost-net polls). Called
+ * with vq->mutex held, which it keeps (a drain waits at most that long),
+ * and no plug (what was submitted must reach the device first); it yields
+ * the CPU between looks. True when the ring has new requests.
+ */
+static bool vhost_blk_busy_poll(struct vhost_blk_vq *bvq)
+{
+	struct vhost_virtqueue *vq = &bvq->vq;
+	u64 end;
+
+	end = local_clock() + (u64)vq->busyloop_timeout * NSEC_PER_USEC;
+	do {
+		if (!llist_empty(&bvq->done))
+			vhost_blk_complete(bvq);
+		if (!vhost_vq_avail_empty(vq->dev, vq))
+			return true;
+		if (signal_pending(current))
+			break;	/* 6.12: the owner is being killed */
+		cond_resched();
+		cpu_relax();
+	} while (local_clock() < end);
+	return false;
+}
+
 static void vhost_blk_kick_work(struct vhost_work *work)
 {
 	struct vhost_blk_vq *bvq = container_of(work, struct vhost_blk_vq,
@@ -291,6 +356,7 @@ static void vhost_blk_kick_work(struct vhost_work *work)
 	struct vhost_log *log;
 	struct blk_plug plug;
 	size_t bytes = 0;
+	bool polled;
 	long r;
 	int head;
 
@@ -311,7 +377,7 @@ static void vhost_blk_kick_work(struct vhost_work *work)
 	vhost_disable_notify(dev, vq);
 	blk_start_plug(&plug);
 	for (;;) {
-		if (atomic_read(&bvq->inflight) >= vq->num) {
+		if (vhost_blk_vq_full(bvq)) {
 			bvq->throttled = true;	/* completions requeue us */
 			break;
 		}
@@ -327,6 +393,13 @@ static void vhost_blk_kick_work(struct vhost_work *work)
 			break;
 		}
 		if (head == vq->num) {
+			if (vq->busyloop_timeout) {
+				blk_finish_plug(&plug);
+				polled = vhost_blk_busy_poll(bvq);
+				blk_start_plug(&plug);
+				if (polled)
+					continue;
+			}
 			if (unlikely(vhost_enable_notify(dev, vq))) {
 				vhost_disable_notify(dev, vq);
 				continue;
@@ -417,18 +490,56 @@ static void vhost_blk_kicks_stop(struct vhost_blk *blk)
 
 /* ---- backend ---------------------------------------------------------- */
 
+/*
+ * What the device refuses as a backend, with one log line saying why:
+ * anything but a block device or a regular file; a file opened O_APPEND
+ * (writes would land at its end, not where the guest put them); a zoned
+ * block device (guest writes are not sequential); a file whose
+ * file_operations lack read_iter (or write_iter when opened for writing),
+ * such as /proc/PID/mem or a debugfs attribute: the I/O goes through
+ * vfs_iocb_iter_read()/write(), which need them.
+ */
+static int vhost_blk_backend_check(struct file *file)
+{
+	umode_t mode = file_inode(file)->i_mode;
+	const char *why;
+	int r = -EINVAL;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	if (file->f_flags & O_APPEND) {
+		why = "opened with O_APPEND";
+	} else if (S_ISBLK(mode)) {
+		if (!bdev_is_zoned(I_BDEV(file->f_mapping->host)))
+			return 0;
+		why = "a zoned block device";
+		r = -EOPNOTSUPP;
+	} else if (!S_ISREG(mode)) {
+		why = "neither a block device nor a regular file";
+	} else if (!file->f_op->read_iter ||
+		   !(file->f_mode & FMODE_CAN_READ) ||
+		   ((file->f_mode & FMODE_WRITE) &&
+		    (!file->f_op->write_iter ||
+		     !(file->f_mode & FMODE_CAN_WRITE)))) {
+		why = "a file without read_iter/write_iter";
+	} else {
+		return 0;
+	}
+	vhost_blk_warn("backend refused: %s (%d)\n", why, r);
+	return r;
+}
+
 static struct vhost_blk_backend *vhost_blk_backend_open(int fd)
 {
 	struct vhost_blk_backend *be;
 	struct file *file;
-	umode_t mode;
 	int r;
 
 	file = fget(fd);
 	if (!file)
 		return ERR_PTR(-EBADF);
-	r = -EBADF;
-	if (!(file->f_mode & FMODE_READ))
+	r = vhost_blk_backend_check(file);
+	if (r)
 		goto put_file;
 	r = -ENOMEM;
 	be = kzalloc(sizeof(*be), GFP_KERNEL);
@@ -436,13 +547,10 @@ static struct vhost_blk_backend *vhost_blk_backend_open(int fd)
 		goto put_file;
 	be->file = file;
 	be->ro = !(file->f_mode & FMODE_WRITE);
-	mode = file_inode(file)->i_mode;
-	if (S_ISBLK(mode))
+	if (S_ISBLK(file_inode(file)->i_mode))
 		r = vhost_blk_bio_open(be);
-	else if (S_ISREG(mode))
-		r = vhost_blk_file_open(be);
 	else
-		r = -EINVAL;
+		r = vhost_blk_file_open(be);
 	if (r)
 		goto free_be;
 	return be;
@@ -462,35 +570,71 @@ static void vhost_blk_backend_close(struct vhost_blk_backend *be)
 	kfree(be);
 }
 
-/* Serve the vqs whose rings are ready; dev->mutex held. */
-static void vhost_blk_activate(struct vhost_blk *blk)
+/*
+ * Start vq i when the device has a backend and the ring is set up (kick,
+ * desc, avail and used addresses); dev->mutex held. A ring that is set up
+ * but cannot start (its rings not accessible, the used flags or index not
+ * writable) stays stopped and its error is returned, for the VMM to see
+ * in the call that tried; a ring not set up yet is no error.
+ */
+static int vhost_blk_start_vq(struct vhost_blk *blk, int i)
 {
-	struct vhost_blk_backend *be = blk->be;
+	struct vhost_blk_vq *bvq = &blk->vqs[i];
+	struct vhost_virtqueue *vq = &bvq->vq;
+	bool running;
+	int r = 0;
+
+	mutex_lock(&vq->mutex);
+	if (vhost_vq_get_backend(vq) || !vq->kick || !vhost_vq_is_setup(vq))
+		goto unlock;
+	if (!vhost_vq_access_ok(vq)) {
+		r = -EFAULT;
+		goto unlock;
+	}
+	vhost_vq_set_backend(vq, blk->be);
+	bvq->broken = false;
+	r = vhost_vq_init_access(vq);
+	if (r)
+		vhost_vq_set_backend(vq, NULL);
+unlock:
+	running = vhost_vq_get_backend(vq);
+	mutex_unlock(&vq->mutex);
+	/* Also for running vqs: SET_VRING_KICK took their wait entries off. */
+	if (running)
+		vhost_blk_kick_start(bvq);
+	if (r)
+		vhost_blk_warn("vq %d: ring cannot start (%d)\n", i, r);
+	return r;
+}
+
+/*
+ * Serve the vqs whose rings are ready; dev->mutex held. Returns the error
+ * of the first vq that could not start, or with only >= 0 that of vq
+ * `only` (the vq a vring ioctl named).
+ */
+static int vhost_blk_activate(struct vhost_blk *blk, int only)
+{
+	int i, r, ret = 0;
+
+	if (!blk->be)
+		return 0;
+	for (i = 0; i < VHOST_BLK_MAX_VQS; i++) {
+		r = vhost_blk_start_vq(blk, i);
+		if (r && !ret && (only < 0 || only == i))
+			ret = r;
+	}
+	return ret;
+}
+
+/* No request of any vq is in flight. */
+static bool vhost_blk_idle(struct vhost_blk *blk)
+{
 	int i;
 
-	if (!be)
-		return;
-	for (i = 0; i < VHOST_BLK_MAX_VQS; i++) {
-		struct vhost_blk_vq *bvq = &blk->vqs[i];
-		struct vhost_virtqueue *vq = &bvq->vq;
-		bool run = false;
-
-		mutex_lock(&vq->mutex);
-		if (!vhost_vq_get_backend(vq) && vq->kick &&
-		    vhost_vq_is_setup(vq) && vhost_vq_access_ok(vq)) {
-			vhost_vq_set_backend(vq, be);
-			bvq->broken = false;
-			if (vhost_vq_init_access(vq)) {
-				vhost_blk_warn("vq %d: bad ring\n", i);
-				vhost_vq_set_backend(vq, NULL);
-			} else {
-				run = true;
-			}
-		}
-		mutex_unlock(&vq->mutex);
-		if (run || vhost_vq_get_backend(vq))
-			vhost_blk_kick_start(bvq);
-	}
+	for (i = 0; i < VHOST_BLK_MAX_VQS; i++)
+		if (atomic_read(&blk->vqs[i].inflight))
+			return false;
+	return true;
 }
 
 /* The drain protocol (see the top of the file); dev->mutex held. */
@@ -506,10 +650,16 @@ static void vhost_blk_drain(struct vhost_blk *blk)
 		vhost_vq_set_backend(vq, NULL);
 		mutex_unlock(&vq->mutex);
 	}
-	wait_event(blk->drain_wq, !atomic_read(&blk->inflight));
+	wait_event(blk->drain_wq, vhost_blk_idle(blk));
 	/* no completion is still between llist_add() and its queueing */
 	synchronize_rcu();
 	vhost_blk_flush(blk);
+	/*
+	 * IOTLB misses of the stopped rings, read or not by the VMM: an
+	 * update must not wake a vq for them once its workers may change
+	 * (a new backend asks again: activation kicks every ring).
+	 */
+	vhost_clear_msg(&blk->dev);
 }
 
 static long vhost_blk_set_backend(struct vhost_blk *blk, int __user *argp)
@@ -534,7 +684,13 @@ static long vhost_blk_set_backend(struct vhost_blk *blk, int __user *argp)
 	vhost_blk_drain(blk);
 	vhost_blk_backend_close(blk->be);
 	blk->be = be;
-	vhost_blk_activate(blk);
+	r = vhost_blk_activate(blk, -1);
+	if (r) {
+		/* All rings start, or the call fails and no backend stays. */
+		vhost_blk_drain(blk);
+		vhost_blk_backend_close(blk->be);
+		blk->be = NULL;
+	}
 unlock:
 	mutex_unlock(&blk->dev.mutex);
 	return r;
@@ -673,7 +829,8 @@ static long vhost_blk_core_ioctl(struct vhost_blk *blk, unsigned int ioctl,
 				 void __user *argp)
 {
 	struct vhost_dev *dev = &blk->dev;
-	long r;
+	int idx = -1;
+	long r, ar;
 
 	mutex_lock(&dev->mutex);
 	if (vhost_blk_is_core_worker_ioctl(ioctl)) {
@@ -688,9 +845,19 @@ static long vhost_blk_core_ioctl(struct vhost_blk *blk, unsigned int ioctl,
 	if (ioctl == VHOST_SET_VRING_KICK)
 		vhost_blk_kicks_stop(blk);
 	r = vhost_dev_ioctl(dev, ioctl, argp);
-	if (r == -ENOIOCTLCMD)
+	if (r == -ENOIOCTLCMD) {
 		r = vhost_vring_ioctl(dev, ioctl, argp);
-	vhost_blk_activate(blk);
+		/* the core read the index there and checked it */
+		if (!r && get_user(idx, (u32 __user *)argp))
+			idx = -1;
+	}
+	/*
+	 * A vring ioctl fails when it was the one to start its ring and the
+	 * ring cannot start; other rings' errors are logged only.
+	 */
+	ar = vhost_blk_activate(blk, idx < 0 ? VHOST_BLK_MAX_VQS : idx);
+	if (!r)
+		r = ar;
 unlock:
 	mutex_unlock(&dev->mutex);
 	return r;
@@ -749,7 +916,6 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 	blk = kvzalloc(sizeof(*blk), GFP_KERNEL);
 	if (!blk)
 		return -ENOMEM;
-	atomic_set(&blk->inflight, 0);
 	init_waitqueue_head(&blk->drain_wq);
 	for (i = 0; i < VHOST_BLK_MAX_VQS; i++) {
 		struct vhost_blk_vq *bvq = &blk->vqs[i];
@@ -763,6 +929,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 		INIT_WORK(&bvq->orphan_work, vhost_blk_orphan_work);
 		init_llist_head(&bvq->done);
 		atomic_set(&bvq->inflight, 0);
+		atomic_set(&bvq->bounced, 0);
 		init_waitqueue_func_entry(&bvq->kick.wait,
 					  vhost_blk_kick_wakeup);
 		init_poll_funcptr(&bvq->kick.table, vhost_blk_kick_ptable);

@@ -3,8 +3,10 @@
  * vhost-blk: parsing of guest requests. Every check of guest-controlled
  * input lives in this file: what leaves vhost_blk_req_parse() with 0 is a
  * request the backends may execute as is (type known, data direction
- * right, sectors inside the capacity, segments within the advertised
- * limits and aligned, backend writable when it writes).
+ * right, sectors inside the capacity, sector and length on the block
+ * size, segments within the advertised limits, backend writable when it
+ * writes; req->bounce says whether a segment is off the alignment the
+ * backend takes directly).
  *
  * Descriptor chains themselves (loops, too many descriptors, out after
  * in, addresses outside the memory table) are refused earlier by
@@ -19,6 +21,7 @@
  * goes back to the used ring with length 0 and nothing written.
  */
 #include <linux/kernel.h>
+#include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
 #include "vhost_blk.h"
@@ -96,12 +99,19 @@ static int refuse(struct vhost_blk_req *req, u8 status, const char *why)
 	return 1;
 }
 
-/* IN and OUT: data segments, capacity, limits, alignment. */
+/*
+ * IN and OUT: data segments, capacity, limits. The sector and the total
+ * length must be multiples of the logical block size (the spec's rule,
+ * blk_size being what the device advertises); a segment's address and
+ * length may be anything: segments the backend cannot take as they are
+ * mark the request for bouncing.
+ */
 static int parse_rw(struct vhost_blk_req *req, struct iovec *iov,
 		    unsigned int n, u64 sector)
 {
 	const struct vhost_blk_backend *be = req->be;
 	size_t len = iov_bytes(iov, n);
+	unsigned long off = 0;
 	unsigned int i;
 
 	if (req->type == VIRTIO_BLK_T_OUT && be->ro)
@@ -112,11 +122,11 @@ static int parse_rw(struct vhost_blk_req *req, struct iovec *iov,
 		if (iov[i].iov_len > VHOST_BLK_SIZE_MAX)
 			return refuse(req, VIRTIO_BLK_S_IOERR,
 				      "segment above size_max");
-		if (((unsigned long)iov[i].iov_base | iov[i].iov_len) &
-		    be->align_mask)
-			return refuse(req, VIRTIO_BLK_S_IOERR,
-				      "misaligned segment");
+		off |= (unsigned long)iov[i].iov_base | iov[i].iov_len;
 	}
+	if (len & (be->lbs - 1))
+		return refuse(req, VIRTIO_BLK_S_IOERR,
+			      "length not a multiple of the block size");
 	if (misaligned_sectors(be, sector, len >> SECTOR_SHIFT))
 		return refuse(req, VIRTIO_BLK_S_IOERR, "misaligned sector");
 	if (beyond_capacity(be, sector, len >> SECTOR_SHIFT))
@@ -126,6 +136,7 @@ static int parse_rw(struct vhost_blk_req *req, struct iovec *iov,
 	req->len = len;
 	req->data = iov;
 	req->ndata = n;
+	req->bounce = off & be->align_mask;
 	return 0;
 }
 
@@ -275,4 +286,22 @@ void vhost_blk_req_get_id(struct vhost_blk_req *req, const char *serial)
 		req->written += l;
 	}
 	req->status = VIRTIO_BLK_S_OK;
+}
+
+/*
+ * The data iovecs point into vq->iov, which the next request overwrites:
+ * keep a copy in the request while it is in flight. In the worker.
+ */
+int vhost_blk_req_own_iov(struct vhost_blk_req *req)
+{
+	req->iov = req->inline_iov;
+	if (req->ndata > VHOST_BLK_INLINE_IOV) {
+		req->iov = kmalloc_array(req->ndata, sizeof(*req->iov),
+					 GFP_NOIO);
+		if (!req->iov)
+			return -ENOMEM;
+	}
+	memcpy(req->iov, req->data, req->ndata * sizeof(*req->iov));
+	req->data = req->iov;
+	return 0;
 }

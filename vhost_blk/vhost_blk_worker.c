@@ -109,13 +109,24 @@ void vhost_blk_flush(struct vhost_blk *blk)
 		flush_work(&blk->vqs[i].orphan_work);
 }
 
-/* dev->mutex held, nothing in flight. */
+/*
+ * dev->mutex held, nothing in flight. Once no vq points to them, the only
+ * producer left for our workers is the IOTLB work (vq->poll.work, queued
+ * by an IOTLB update on the core's worker) that may have read a worker
+ * pointer just before: flush the core worker first, so that it has
+ * finished queueing; then ours, so that nothing queued is lost (a work
+ * left with VHOST_WORK_QUEUED set could never be queued again), and only
+ * then stop and free them.
+ */
 static void vhost_blk_own_stop(struct vhost_blk *blk)
 {
 	unsigned int i;
 
+	if (!blk->workers)
+		return;
 	for (i = 0; i < VHOST_BLK_MAX_VQS; i++)
 		WRITE_ONCE(blk->vqs[i].worker, NULL);
+	vhost_dev_flush(&blk->dev);
 	for (i = 0; i < blk->nworkers; i++) {
 		vhost_blk_own_flush(&blk->workers[i]);
 		kthread_stop(blk->workers[i].task);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # vhost_blk module check: vhost_blk_core on a brd device and on a raw file,
-# with one and with several workers. Each run prints its own KTAP as
+# with one and with several workers; activation errors; busy polling;
+# worker changes under IOTLB traffic. Each run prints its own KTAP as
 # comments; this script reports one result per run.
 dir=$(cd "$(dirname "$0")" && pwd)
 . "$dir/../lib/ktap.sh"
@@ -11,7 +12,7 @@ ktap_header
 modprobe brd rd_nr=1 rd_size=65536 || ktap_skip_all "no brd"
 img=$(mktemp /tmp/vblk-core.XXXXXX)
 truncate -s 64M "$img"
-ktap_plan 4
+ktap_plan 8
 
 run() {
 	local name=$1; shift
@@ -24,6 +25,14 @@ run "brd, 1 worker" /dev/ram0
 run "brd, 3 workers" --workers 3 /dev/ram0
 run "raw file, 1 worker" "$img"
 run "raw file, 2 workers" --workers 2 "$img"
+run "activation errors reach the caller" --activation /dev/ram0
+run "busy polling (VHOST_SET_VRING_BUSYLOOP_TIMEOUT), brd" --busyloop /dev/ram0
+# a blk-mq device: plugged requests must reach it while the worker polls
+modprobe loop 2>/dev/null
+loopdev=$(losetup --show -f "$img") || loopdev=/dev/loop-setup-failed
+run "busy polling, loop device (blk-mq)" --busyloop "$loopdev"
+losetup -d "$loopdev" 2>/dev/null
+run "worker changes under IOTLB traffic" --iotlb-workers /dev/ram0
 rm -f "$img"
 rmmod brd 2>/dev/null
 ktap_finish

@@ -25,8 +25,18 @@
  * unsets the backend; this drains every in-flight request before it
  * returns. Replacing one backend by another also drains the old one.
  * Needs VHOST_SET_OWNER first (-EPERM otherwise). Only the virtqueues
- * whose rings are set up (VHOST_SET_VRING_NUM/ADDR) when the backend is
- * set are served; set the features and rings first.
+ * whose rings are set up (VHOST_SET_VRING_NUM/ADDR/KICK) when the backend
+ * is set are served; set the features and rings first. A ring set up
+ * later starts with the vring ioctl that completes its setup.
+ *
+ * Errors: -EBADF (not open for reading), -EINVAL (neither a block device
+ * nor a regular file; opened with O_APPEND; a file without read_iter, or
+ * without write_iter when open for writing, e.g. /proc/PID/mem),
+ * -EOPNOTSUPP (a zoned block device), -EFAULT (a ring that is set up
+ * cannot start: its rings are not accessible or its used ring not
+ * writable). After an error no backend is set (the previous one, if any,
+ * is gone too). A vring ioctl that would start its ring fails the same
+ * way (-EFAULT) and leaves that ring stopped.
  */
 #define VHOST_BLK_SET_BACKEND	_IOW(VHOST_VIRTIO, 0x50, int)
 
@@ -61,7 +71,12 @@ struct vhost_blk_config {
 	__u32 discard_granularity;	/* bytes */
 	__u32 flags;			/* VHOST_BLK_CONFIG_F_* */
 	__u32 num_queues;		/* virtqueues offered */
-	/* bytes: data segments start and end on this boundary, else IOERR */
+	/*
+	 * bytes: data segments that start and end on this boundary go to
+	 * the backend without a copy; others are served through a bounce
+	 * buffer (or the page cache). Only the sector and the total length
+	 * must be multiples of logical_block_size.
+	 */
 	__u32 seg_alignment;
 	__u32 max_discard_seg;		/* discard/write-zeroes segments */
 	__u32 reserved[3];
