@@ -16,7 +16,7 @@ setup_tmpfs_file || ktap_print "tmpfs file setup failed"
 BLKD=$TOP/tools/bin/vhost-blkd
 SOCK=$WORK/vud-fuzz.sock
 LOG=$WORK/vud-fuzz.log
-SESSIONS=${VU_FUZZ_SESSIONS:-150}
+SESSIONS=${VU_FUZZ_SESSIONS:-200}
 seed_arg=()
 [ -n "${VU_FUZZ_SEED:-}" ] && seed_arg=(--seed "$VU_FUZZ_SEED")
 
@@ -27,13 +27,14 @@ trap 'kill $PID 2>/dev/null' EXIT
 for i in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 
 ktap_run "vu_fuzz: $SESSIONS sessions, the daemon survives and closes each" \
-	./vu_fuzz "$SOCK" $PID --sessions "$SESSIONS" --messages 40 "${seed_arg[@]}"
+	./vu_fuzz "$SOCK" $PID --sessions "$SESSIONS" --messages 20 "${seed_arg[@]}"
 
 # What the daemon said while refusing: each kind of bad input named.
 reasons() {
 	local r n rc=0
-	for r in "payload of" "is not supported" "not an eventfd" \
-		 "not a file that can be shared" "SET_MEM_TABLE" "connection closed"; do
+	for r in "payload of" "is not supported" "fds" \
+		 "not an eventfd\|not a file that can be shared" "SET_MEM_TABLE" \
+		 "connection closed"; do
 		n=$(grep -c "$r" "$LOG")
 		echo "log lines with '$r': $n"
 		[ "$n" -gt 0 ] || rc=1

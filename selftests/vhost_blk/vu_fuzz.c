@@ -52,6 +52,12 @@ static unsigned int pick(unsigned int n)
 	return n ? rnd() % n : 0;
 }
 
+/* A ring index: mostly one of the daemon's, sometimes not. */
+static unsigned int ring_idx(void)
+{
+	return pick(8) ? pick(4) : pick(300);
+}
+
 struct session {
 	int sock;
 	int memfd;
@@ -250,10 +256,10 @@ static const uint32_t known[] = {
 /* The payload and fds a request would normally carry. */
 static uint32_t template(struct session *s, uint32_t req, uint8_t *p)
 {
-	struct vu_state st = { pick(20), 1U << pick(16) };
+	struct vu_state st = { ring_idx(), 1U << pick(16) };
 	struct vu_config cfg = { 0, 60, 0, { 0 } };
 	struct vu_log lg = { 4096U << pick(4), pick(2) * 4096 };
-	uint64_t u = pick(20) | (pick(8) ? 0 : VU_VRING_NOFD);
+	uint64_t u = ring_idx() | (pick(8) ? 0 : VU_VRING_NOFD);
 	struct vu_addr a;
 	struct vu_mem m;
 	int fd;
@@ -262,6 +268,10 @@ static uint32_t template(struct session *s, uint32_t req, uint8_t *p)
 	case VU_SET_FEATURES:
 	case VU_SET_PROTOCOL_FEATURES:
 		u = rnd() & rnd();
+		if (pick(4))
+			u = req == VU_SET_FEATURES ?
+			    (1ULL << 32) | (1ULL << VU_F_PROTOCOL_FEATURES) :
+			    (1ULL << VU_PROTO_F_REPLY_ACK);
 		memcpy(p, &u, 8);
 		return 8;
 	case VU_SET_MEM_TABLE:
@@ -296,7 +306,7 @@ static uint32_t template(struct session *s, uint32_t req, uint8_t *p)
 		memcpy(p, &st, sizeof(st));
 		return sizeof(st);
 	case VU_SET_VRING_ADDR:
-		ring_layout(&a, pick(4));
+		ring_layout(&a, ring_idx() % 300);
 		if (pick(4) == 0)
 			a.used = FE_BASE + MEM_SIZE - pick(4096);
 		if (pick(6) == 0) {
@@ -333,7 +343,7 @@ static void fuzz_one(struct session *s)
 	      pick(2) ? pick(64) : (uint32_t)rnd();
 	memset(p, 0, sizeof(p));
 	size = template(s, req, p);
-	if (pick(3) == 0)
+	if (pick(6) == 0)
 		for (i = 1 + pick(4); i; i--)
 			p[pick(size ? size : 1)] ^= 1 << pick(8);
 	if (pick(10) == 0)
