@@ -228,7 +228,8 @@ void *vud_mem_map_fe(const struct vud_conn *c, uint64_t fe_addr,
 /* Does the log hold a bit for every guest page below gpa_end? */
 bool vud_log_covers(const struct vud_conn *c, uint64_t gpa_end)
 {
-	uint64_t need = gpa_end / (VUD_LOG_PAGE * 8) + 1;
+	/* the byte holding the bit of the last page, plus one */
+	uint64_t need = gpa_end ? (gpa_end - 1) / (VUD_LOG_PAGE * 8) + 1 : 0;
 
 	return c->log && need <= c->log_len - c->log_off;
 }
