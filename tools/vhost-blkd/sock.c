@@ -50,14 +50,29 @@ fail:
 	return fd;
 }
 
+/*
+ * The connection's fd is moved above the fds the daemon opens later: when
+ * the daemon is killed, its fds are closed in ascending order, so
+ * /dev/vhost-blk is released (every request in flight completed into the
+ * used ring) before the front-end sees the socket close and reads the
+ * ring indexes it restarts from.
+ */
+#define VUD_SOCK_FD_MIN	200
+
 int vud_accept(int lfd)
 {
-	int fd;
+	int fd, high;
 
 	do {
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	} while (fd < 0 && errno == ECONNABORTED);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	high = fcntl(fd, F_DUPFD_CLOEXEC, VUD_SOCK_FD_MIN);
+	if (high < 0)
+		return fd;	/* still correct, only the kill order differs */
+	close(fd);
+	return high;
 }
 
 void vud_drop_fds(struct vud_conn *c)
