@@ -119,7 +119,23 @@ wz_discard() {
 }
 ktap_run "write-zeroes and discard read back as zeros" wz_discard
 
-# Several connections over time, one cut off with requests in flight.
+# Between connections the daemon holds no /dev/vhost-blk and no mapping
+# of the last front-end's memory (libvblk's memfd is "vblk-guest").
+released() {
+	local i
+	for i in $(seq 50); do
+		! ls -l /proc/"$VUD_PID"/fd | grep -q vhost-blk &&
+		! grep -q vblk-guest /proc/"$VUD_PID"/maps && return 0
+		sleep 0.1
+	done
+	echo "after the client went away the daemon still holds:"
+	ls -l /proc/"$VUD_PID"/fd | grep vhost-blk
+	grep vblk-guest /proc/"$VUD_PID"/maps
+	return 1
+}
+
+# Several connections over time, one cut off with requests in flight:
+# the kernel device and the client's memory are released.
 killed_client() {
 	local pid
 	"$VBLK" verify "$SOCK" --queues 4 --passes 0 --quiet --size 4M --offset 8M &
@@ -128,10 +144,11 @@ killed_client() {
 	kill -9 $pid
 	wait_gone $pid 20 || { echo "client did not exit"; return 1; }
 	kill -0 "$VUD_PID" || { echo "vhost-blkd died"; return 1; }
+	released || return 1
 	"$VBLK" verify "$SOCK" --queues 2 --size 4M --offset 8M --seed 9 &&
 	"$VBLK" verify "$SOCK" --queues 4 --check-only --size 8M --seed 7
 }
-ktap_run "client killed mid-I/O: the next clients are served, data intact" killed_client
+ktap_run "client killed mid-I/O: all released, the next clients are served, data intact" killed_client
 
 readonly_daemon() {
 	local out rc
