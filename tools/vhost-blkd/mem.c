@@ -191,8 +191,11 @@ int vud_mem_set(struct vud_conn *c, const struct vud_msg *m)
 	if (!rc)
 		rc = vud_vqs_readdress(c);
 	rc2 = vud_backend_resume(c);
-	if (rc || rc2)
-		return rc ? rc : rc2;	/* closing: vud_mem_free unmaps */
+	if (rc || rc2) {
+		/* closing: both go once the kernel device is released */
+		c->mem_old = old;
+		return rc ? rc : rc2;
+	}
 	mem_unmap(&old);
 	return 0;
 
@@ -205,6 +208,7 @@ restore:
 void vud_mem_free(struct vud_conn *c)
 {
 	mem_unmap(&c->mem);
+	mem_unmap(&c->mem_old);
 }
 
 /* The daemon's address of [fe_addr, fe_addr + len), NULL if not mapped. */

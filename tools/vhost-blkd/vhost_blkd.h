@@ -63,6 +63,7 @@ struct vud_conn {
 	bool features_set;
 	uint64_t proto;			/* SET_PROTOCOL_FEATURES */
 	struct vud_mem mem;
+	struct vud_mem mem_old;		/* a table the kernel may still use */
 	uint8_t *log;			/* SET_LOG_BASE mapping */
 	size_t log_len;			/* bytes of the whole mapping */
 	size_t log_off;
