@@ -97,16 +97,29 @@ static int wrong_fd(struct session *s)
 			fd = p[0];
 		}
 		break;
-	case 1: fd = open("/dev/null", O_RDWR); break;
-	case 2: fd = socket(AF_UNIX, SOCK_STREAM, 0); break;
-	case 3: fd = open("/proc/self/stat", O_RDONLY); break;
-	case 4: fd = open("/", O_RDONLY | O_DIRECTORY); break;
-	case 5:
-		fd = memfd_create("vu-fuzz-small", 0);
-		if (fd >= 0 && ftruncate(fd, pick(3) * 4096))
-			break;
+	case 1:
+		fd = open("/dev/null", O_RDWR);
 		break;
-	default: fd = eventfd(0, 0); break;
+	case 2:
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		break;
+	case 3:
+		fd = open("/proc/self/stat", O_RDONLY);
+		break;
+	case 4:
+		fd = open("/", O_RDONLY | O_DIRECTORY);
+		break;
+	case 5:
+		/* a memfd too small for what it is said to hold */
+		fd = memfd_create("vu-fuzz-small", 0);
+		if (fd >= 0 && ftruncate(fd, pick(3) * 4096)) {
+			close(fd);
+			fd = -1;
+		}
+		break;
+	default:
+		fd = eventfd(0, 0);
+		break;
 	}
 	return own(s, fd);
 }

@@ -99,7 +99,9 @@ static int parse_args(int argc, char **argv, struct vud_opts *o)
 	while (!rc && (ch = getopt_long(argc, argv, "s:q:w:rS:h", lo,
 					NULL)) != -1) {
 		switch (ch) {
-		case 's': o->socket = optarg; break;
+		case 's':
+			o->socket = optarg;
+			break;
 		case 'q':
 			rc = parse_uint(optarg, 1, VHOST_BLK_MAX_VQS,
 					"--queues", &o->queues);
@@ -108,7 +110,9 @@ static int parse_args(int argc, char **argv, struct vud_opts *o)
 			rc = parse_uint(optarg, 1, VHOST_BLK_MAX_WORKERS,
 					"--workers", &o->workers);
 			break;
-		case 'r': o->readonly = true; break;
+		case 'r':
+			o->readonly = true;
+			break;
 		case 'S':
 			o->serial = optarg;
 			if (strlen(optarg) > VHOST_BLK_SERIAL_LEN) {
@@ -117,7 +121,9 @@ static int parse_args(int argc, char **argv, struct vud_opts *o)
 				rc = -1;
 			}
 			break;
-		case OPT_VHOST_DEV: o->vhost_dev = optarg; break;
+		case OPT_VHOST_DEV:
+			o->vhost_dev = optarg;
+			break;
 		case OPT_CONNECTIONS:
 			rc = parse_uint(optarg, 1, UINT_MAX, "--connections",
 					&o->max_conns);
