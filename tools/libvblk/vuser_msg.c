@@ -11,13 +11,16 @@
 
 #include "vuser.h"
 
-static const char *req_name(uint32_t req)
+const char *vu_req_name(uint32_t req)
 {
 	switch (req) {
 	case VU_GET_FEATURES: return "GET_FEATURES";
 	case VU_SET_FEATURES: return "SET_FEATURES";
 	case VU_SET_OWNER: return "SET_OWNER";
+	case VU_RESET_OWNER: return "RESET_OWNER";
 	case VU_SET_MEM_TABLE: return "SET_MEM_TABLE";
+	case VU_SET_LOG_BASE: return "SET_LOG_BASE";
+	case VU_SET_LOG_FD: return "SET_LOG_FD";
 	case VU_SET_VRING_NUM: return "SET_VRING_NUM";
 	case VU_SET_VRING_ADDR: return "SET_VRING_ADDR";
 	case VU_SET_VRING_BASE: return "SET_VRING_BASE";
@@ -30,6 +33,8 @@ static const char *req_name(uint32_t req)
 	case VU_GET_QUEUE_NUM: return "GET_QUEUE_NUM";
 	case VU_SET_VRING_ENABLE: return "SET_VRING_ENABLE";
 	case VU_GET_CONFIG: return "GET_CONFIG";
+	case VU_SET_CONFIG: return "SET_CONFIG";
+	case VU_RESET_DEVICE: return "RESET_DEVICE";
 	default: return "?";
 	}
 }
@@ -58,10 +63,10 @@ static int send_msg(struct vblk_dev *dev, struct vu_msg *m, const int *fds,
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return vblk_fail(dev, -errno, "vhost-user %s: %s",
-				 req_name(m->request), strerror(errno));
+				 vu_req_name(m->request), strerror(errno));
 	if ((size_t)n != iov.iov_len)
 		return vblk_fail(dev, -EIO, "vhost-user %s: short send",
-				 req_name(m->request));
+				 vu_req_name(m->request));
 	return 0;
 }
 
@@ -91,16 +96,16 @@ static int recv_reply(struct vblk_dev *dev, uint32_t req, struct vu_msg *r)
 	rc = recv_all(dev->fd, r, VU_HDR_SIZE);
 	if (rc)
 		return vblk_fail(dev, rc, "vhost-user %s reply: %s",
-				 req_name(req), strerror(-rc));
+				 vu_req_name(req), strerror(-rc));
 	if (r->request != req || !(r->flags & VU_FLAG_REPLY) ||
 	    r->size > sizeof(r->p))
 		return vblk_fail(dev, -EPROTO,
 				 "vhost-user %s: bad reply (req %u size %u)",
-				 req_name(req), r->request, r->size);
+				 vu_req_name(req), r->request, r->size);
 	rc = recv_all(dev->fd, &r->p, r->size);
 	if (rc)
 		return vblk_fail(dev, rc, "vhost-user %s reply: %s",
-				 req_name(req), strerror(-rc));
+				 vu_req_name(req), strerror(-rc));
 	return 0;
 }
 
@@ -148,10 +153,10 @@ int vu_set(struct vblk_dev *dev, uint32_t req, const void *payload,
 		return rc;
 	if (r.size != sizeof(uint64_t))
 		return vblk_fail(dev, -EPROTO, "vhost-user %s: bad ack size",
-				 req_name(req));
+				 vu_req_name(req));
 	if (r.p.u64)
 		return vblk_fail(dev, -EIO, "vhost-user %s: refused (%llu)",
-				 req_name(req), (unsigned long long)r.p.u64);
+				 vu_req_name(req), (unsigned long long)r.p.u64);
 	return 0;
 }
 
@@ -165,7 +170,7 @@ int vu_get_u64(struct vblk_dev *dev, uint32_t req, uint64_t *val)
 		return rc;
 	if (r.size != sizeof(uint64_t))
 		return vblk_fail(dev, -EPROTO, "vhost-user %s: bad reply size",
-				 req_name(req));
+				 vu_req_name(req));
 	*val = r.p.u64;
 	return 0;
 }
