@@ -872,5 +872,6 @@ module_exit(vhost_blk_exit);
 
 MODULE_DESCRIPTION("Host kernel accelerator for virtio-blk");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(QCOW2_VHOST_VERSION);
 MODULE_ALIAS_MISCDEV(VHOST_BLK_MINOR);
 MODULE_ALIAS("devname:vhost-blk");
