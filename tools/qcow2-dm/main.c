@@ -36,7 +36,8 @@ static void usage(FILE *f)
 		"  bitmap NAME list|add|remove|clear [BITMAP]\n"
 		"                  persistent dirty bitmaps of an attached device\n"
 		"\n"
-		"'" PROG " COMMAND --help' describes each command.\n");
+		"'" PROG " COMMAND --help' describes each command;\n"
+		"'" PROG " --version' prints the version.\n");
 }
 
 int main(int argc, char **argv)
@@ -51,6 +52,10 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") ||
 	    !strcmp(cmd, "help")) {
 		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+		printf(PROG " %s\n", QCOW2_DM_VERSION);
 		return 0;
 	}
 	if (!strcmp(cmd, "attach"))
