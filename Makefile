@@ -114,3 +114,7 @@ clean-modules:
 		rm -f $$m/*.o $$m/*.ko $$m/*.mod $$m/*.mod.c $$m/.*.cmd \
 		      $$m/modules.order $$m/Module.symvers; \
 	done
+
+# qcow2-vhost-dkms and qcow2-vhost-utils .debs in build/deb (debian/).
+deb:
+	@scripts/deb
