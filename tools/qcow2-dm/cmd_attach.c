@@ -112,8 +112,10 @@ int cmd_attach(int argc, char **argv)
 	r = dm_exists(o.name);
 	if (r < 0)
 		return 1;
-	if (r)
+	if (r) {
+		fail_reason(EXIT_BUSY);
 		return err("attach: device %s already exists", o.name), 1;
+	}
 	if (chain_open(&c, o.image, o.ro))
 		return 1;
 	if (table_build(&c, o.ro, o.cache_mb, table, sizeof(table)))
