@@ -314,8 +314,56 @@ sys.exit(1 if left else 0)' "$name" "$ro" || { echo "detached devices still list
 	return $rc
 }
 
+# /etc/qcow2-dm/tab (here $QCOW2_DM_TAB): attach --tab takes the image
+# and options of its line; the generator makes one unit per line that is
+# not noauto; the unit file passes systemd-analyze verify.
+tab_attach() {
+	local d=$WORK/tab name=dq$$-tab rc=0 out gen=$WORK/gen unit
+	mkdir -p "$d"
+	qemu-img create -q -f qcow2 "$d/a.qcow2" $SIZE || return 1
+	cat > "$d/tab" <<EOT
+# a comment
+$name	$d/a.qcow2	ro,cache-mb=8
+dq$$-auto  $d/a.qcow2  -
+dq$$-off  $d/a.qcow2  noauto
+dq$$-bad  $d/a.qcow2  frob
+EOT
+	export QCOW2_DM_TAB=$d/tab
+	qcow2-dm attach --tab "$name" >/dev/null || { echo "attach --tab failed"; rc=1; }
+	out=$(qcow2-dm info "$name")
+	echo "$out" | grep -qx "mode: ro" || { echo "tab option ro not applied"; rc=1; }
+	echo "$out" | grep -qx "cache_mb: 8" || { echo "tab option cache-mb not applied"; rc=1; }
+	echo "$out" | grep -qx "image: $(readlink -f "$d/a.qcow2")" || rc=1
+	qcow2-dm detach "$name" || rc=1
+	exits_with 3 qcow2-dm attach --tab dq$$-none || rc=1
+	exits_with 1 qcow2-dm attach --tab dq$$-bad || rc=1
+	exits_with 2 qcow2-dm attach --tab "$name" extra || rc=1
+	QCOW2_DM_TAB=$d/missing exits_with 3 qcow2-dm attach --tab "$name" || rc=1
+
+	sh "$TOP/tools/host/qcow2-dm-generator" "$gen" || { echo "generator failed"; rc=1; }
+	unset QCOW2_DM_TAB
+	ls -R "$gen"
+	for unit in "$name" dq$$-auto dq$$-bad; do
+		[ -L "$gen/multi-user.target.wants/qcow2-dm@$unit.service" ] ||
+			{ echo "no unit wanted for $unit"; rc=1; }
+		grep -qx "RequiresMountsFor=$d" "$gen/qcow2-dm@$unit.service.d/50-image.conf" ||
+			{ echo "no mount dependency for $unit"; rc=1; }
+	done
+	[ ! -e "$gen/multi-user.target.wants/qcow2-dm@dq$$-off.service" ] ||
+		{ echo "noauto line made a unit"; rc=1; }
+	[ "$(ls "$gen/multi-user.target.wants" | wc -l)" = 3 ] || { echo "wrong unit count"; rc=1; }
+	if command -v systemd-analyze >/dev/null; then
+		mkdir -p "$d/units"
+		sed "s|/usr/sbin/qcow2-dm|$TOP/tools/qcow2-dm/qcow2-dm|" \
+			"$TOP/tools/host/qcow2-dm@.service" > "$d/units/qcow2-dm@.service"
+		SYSTEMD_UNIT_PATH=$d/units: systemd-analyze verify --man=no \
+			"$d/units/qcow2-dm@$name.service" || { echo "unit does not verify"; rc=1; }
+	fi
+	return $rc
+}
+
 ktap_header
-ktap_plan 13
+ktap_plan 14
 ktap_run "--help on every command" help
 ktap_run "bad input refused with clear messages" bad_input
 ktap_run "dirty image refused with the repair command" dirty
@@ -329,4 +377,5 @@ ktap_run "busy device is not detached" busy_detach
 ktap_run "backing chain passed explicitly" chain_attach
 ktap_run "exit statuses and --version" exit_codes
 ktap_run "info --json and list --json" json_output
+ktap_run "attach --tab and the boot generator" tab_attach
 ktap_finish

@@ -40,8 +40,10 @@ static void number(struct json *j, const char *key, const char *val)
 		json_u64(j, key, v);
 }
 
-/* Table: 0 <sectors> qcow2 <image> [<n> ro | cache_mb N | data_file F |
- * backing FMT F ...] */
+/*
+ * Table: 0 <sectors> qcow2 <image> [<n> ro | cache_mb N | data_file F |
+ * backing FMT F ...]
+ */
 static int table_json(struct json *j, char *table)
 {
 	char *tok[MAX_TOKENS];

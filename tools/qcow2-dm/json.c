@@ -66,8 +66,10 @@ static void put_string(struct json *j, const char *str)
 	fputc('"', j->f);
 }
 
-/* Nothing written yet at the current level? (Deeper than JSON_DEPTH, a
- * caller's bug, shares the deepest flag.) */
+/*
+ * Nothing written yet at the current level? (Deeper than JSON_DEPTH, a
+ * caller's bug, shares the deepest flag.)
+ */
 static bool *first(struct json *j)
 {
 	return &j->first[j->depth < JSON_DEPTH ? j->depth : JSON_DEPTH];
