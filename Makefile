@@ -13,6 +13,8 @@
 #                                    kernel, qcow2-dm, udev/systemd files,
 #                                    dkms source; nothing from apt
 #   make deb                         the .deb packages (build/deb/)
+#   make check-host                  the packages on a Debian root booted with
+#                                    systemd (manual, ~30 min under TCG)
 #   make checkpatch                  kernel style check of module sources
 #   make bench                       benchmarks in the test VM (bench/)
 #   make stress [STRESS_SECONDS=N]   bounded mixed load on the whole stack
@@ -31,12 +33,12 @@ TOP := $(CURDIR)
 export KVER
 
 .PHONY: all deps deps-quiet modules tools check demo install clean clean-modules \
-	checkpatch dkms-check help bench check-e2e stress deb
+	checkpatch dkms-check help bench check-e2e stress deb check-host
 
 all: modules tools
 
 help:
-	@sed -n '3,19p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
 
 # Explicit `make deps` installs both kernel lines; the other targets only
 # make sure the line they need is there, silently when it is.
@@ -118,3 +120,9 @@ clean-modules:
 # qcow2-vhost-dkms and qcow2-vhost-utils .debs in build/deb (debian/).
 deb:
 	@scripts/deb
+
+# Not part of make check: the two packages installed with apt on a Debian
+# root (debootstrap, cached) booted with systemd, a reboot with the tab
+# attached, a kernel upgrade through DKMS (tools/vm/host-systemd).
+check-host: deb
+	@tools/vm/host-systemd
