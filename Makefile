@@ -9,7 +9,12 @@
 #   make check KERNEL=debug          the same on a KASAN/lockdep/kmemleak kernel
 #   make check-e2e                   a real guest on vhost-blk-pci (patched QEMU)
 #   make demo                        the whole stack, step by step
-#   make install [DESTDIR=..]        modules, tools and dkms source
+#   make install [DESTDIR=..] [KREL=..]  on a host: modules for the running
+#                                    kernel, qcow2-dm, udev/systemd files,
+#                                    dkms source; nothing from apt
+#   make deb                         the .deb packages (build/deb/)
+#   make check-host                  the packages on a Debian root booted with
+#                                    systemd (manual, ~30 min under TCG)
 #   make checkpatch                  kernel style check of module sources
 #   make bench                       benchmarks in the test VM (bench/)
 #   make stress [STRESS_SECONDS=N]   bounded mixed load on the whole stack
@@ -28,12 +33,12 @@ TOP := $(CURDIR)
 export KVER
 
 .PHONY: all deps deps-quiet modules tools check demo install clean clean-modules \
-	checkpatch dkms-check help bench check-e2e stress
+	checkpatch dkms-check help bench check-e2e stress deb check-host
 
 all: modules tools
 
 help:
-	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
 
 # Explicit `make deps` installs both kernel lines; the other targets only
 # make sure the line they need is there, silently when it is.
@@ -94,8 +99,12 @@ checkpatch: modules
 dkms-check: deps-quiet
 	@scripts/dkms-check $(KVER)
 
-install: modules tools
-	@scripts/install "$(DESTDIR)" "$(PREFIX)" $(KVER)
+# A host install: no `make deps` (no apt), the running kernel unless KREL
+# (or KVER on the command line) names another; see Documentation/install.rst.
+KREL ?=
+install:
+	@scripts/install "$(DESTDIR)" "$(PREFIX)" "$(KREL)" \
+		"$(if $(filter command line environment,$(origin KVER)),$(KVER))"
 
 clean: clean-modules
 	@$(MAKE) -s -C tools clean
@@ -107,3 +116,13 @@ clean-modules:
 		rm -f $$m/*.o $$m/*.ko $$m/*.mod $$m/*.mod.c $$m/.*.cmd \
 		      $$m/modules.order $$m/Module.symvers; \
 	done
+
+# qcow2-vhost-dkms and qcow2-vhost-utils .debs in build/deb (debian/).
+deb:
+	@scripts/deb
+
+# Not part of make check: the two packages installed with apt on a Debian
+# root (debootstrap, cached) booted with systemd, a reboot with the tab
+# attached, a kernel upgrade through DKMS (tools/vm/host-systemd).
+check-host: deb
+	@tools/vm/host-systemd

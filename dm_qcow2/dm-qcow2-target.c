@@ -1166,3 +1166,4 @@ module_exit(dm_qcow2_exit);
 
 MODULE_DESCRIPTION(DM_NAME " target for QCOW2 image files");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(QCOW2_VHOST_VERSION);

@@ -990,8 +990,16 @@ static const struct file_operations vhost_blk_fops = {
 	.llseek = noop_llseek,
 };
 
+/*
+ * A fixed minor (from the 243-254 range devices.txt reserves for local
+ * use), so that depmod lists the node in modules.devname: /dev/vhost-blk
+ * then exists from boot and its first open loads the module, as for
+ * vhost-net and vhost-vsock.
+ */
+#define VHOST_BLK_MINOR	243
+
 static struct miscdevice vhost_blk_misc = {
-	.minor = MISC_DYNAMIC_MINOR,
+	.minor = VHOST_BLK_MINOR,
 	.name = "vhost-blk",
 	.fops = &vhost_blk_fops,
 };
@@ -1031,3 +1039,6 @@ module_exit(vhost_blk_exit);
 
 MODULE_DESCRIPTION("Host kernel accelerator for virtio-blk");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(QCOW2_VHOST_VERSION);
+MODULE_ALIAS_MISCDEV(VHOST_BLK_MINOR);
+MODULE_ALIAS("devname:vhost-blk");

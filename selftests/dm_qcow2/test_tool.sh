@@ -202,8 +202,168 @@ backing: raw $d/base.raw" ] || { echo "chain not passed in order"; rc=1; }
 	return $rc
 }
 
+exits_with() {		# exits_with STATUS CMD...: CMD exits with STATUS
+	local want=$1 rc=0
+	shift
+	"$@" >/dev/null 2>&1 || rc=$?
+	[ $rc -eq "$want" ] || { echo "'$*' exited $rc, not $want"; return 1; }
+}
+
+# The documented exit statuses: 2 usage, 3 not found, 4 busy, 1 failed.
+exit_codes() {
+	local name=dq$$-codes rc=0 pid want
+	want=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$TOP/dkms.conf")
+	[ "$(qcow2-dm --version)" = "qcow2-dm $want" ] ||
+		{ echo "--version says '$(qcow2-dm --version)', dkms.conf $want"; rc=1; }
+	exits_with 0 qcow2-dm --help || rc=1
+	exits_with 2 qcow2-dm || rc=1
+	exits_with 2 qcow2-dm frobnicate || rc=1
+	exits_with 2 qcow2-dm list --frob || rc=1
+	exits_with 2 qcow2-dm info || rc=1
+	exits_with 2 qcow2-dm attach "$img" "a/b" || rc=1
+	exits_with 3 qcow2-dm info nosuchdev || rc=1
+	exits_with 3 qcow2-dm info --json nosuchdev || rc=1
+	exits_with 3 qcow2-dm detach nosuchdev || rc=1
+	exits_with 3 qcow2-dm merge nosuchdev || rc=1
+	exits_with 3 qcow2-dm attach "$WORK/none.qcow2" || rc=1
+	head -c 64k /dev/urandom > "$WORK/junk2.img"
+	exits_with 1 qcow2-dm attach "$WORK/junk2.img" || rc=1
+	qcow2-dm attach "$img" "$name" >/dev/null || return 1
+	exits_with 4 qcow2-dm attach "$img" "$name" || rc=1	# name taken
+	exits_with 4 qcow2-dm attach "$img" "dq$$-c2" || rc=1	# image locked
+	exec 7<"/dev/mapper/$name"
+	exits_with 4 qcow2-dm detach "$name" || rc=1		# device open
+	exec 7<&-
+	qcow2-dm detach "$name" || rc=1
+	qemu-io -c "sleep 60000" "$img" >/dev/null 2>&1 &
+	pid=$!
+	wait_locked "$img" || rc=1
+	exits_with 4 qcow2-dm attach "$img" "dq$$-c3" || rc=1	# QEMU has it
+	kill "$pid"; wait "$pid" 2>/dev/null
+	return $rc
+}
+
+# info --json and list --json, parsed by python3's json module and
+# compared with what the test set up.
+json_output() {
+	local d=$WORK/js name=dq$$-json ro=dq$$-jsro rc=0 holder
+	mkdir -p "$d"
+	qemu-img create -q -f raw "$d/base.raw" $SIZE &&
+	qemu-img create -q -f qcow2 -b base.raw -F raw "$d/mid.qcow2" &&
+	qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 "$d/top\"q\"é.qcow2" &&
+	qemu-img create -q -f qcow2 "$d/other.qcow2" $((SIZE * 2)) || return 1
+	qcow2-dm attach "$d/top\"q\"é.qcow2" "$name" >/dev/null || return 1
+	qcow2-dm attach "$d/other.qcow2" "$ro" --ro --cache-mb 4 >/dev/null || rc=1
+	qcow2-dm bitmap "$name" add bm1 --granularity 65536 >/dev/null || rc=1
+	dd if=/dev/zero of="/dev/mapper/$name" bs=64k count=2 oflag=direct 2>/dev/null || rc=1
+	holder=$(cat "/run/qcow2-dm/$name.pid") || rc=1
+	qcow2-dm info --json "$name" > "$d/info.json" || rc=1
+	qcow2-dm list --json > "$d/list.json" || rc=1
+	cat "$d/info.json" "$d/list.json"
+	python3 - "$d" "$name" "$ro" $SIZE "$holder" <<'PY' || rc=1
+import json, os, sys
+d, name, ro, size, holder = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+bad = []
+def check(what, got, want):
+    if got != want:
+        bad.append("%s: %r, expected %r" % (what, got, want))
+info = json.load(open(d + "/info.json"))
+top = os.path.realpath(d + '/top"q"é.qcow2')
+check("name", info["name"], name)
+check("device", info["device"], "/dev/mapper/" + name)
+check("image", info["image"], top)
+check("chain", [(f["path"], f["format"]) for f in info["chain"]],
+      [(top, "qcow2"), (os.path.realpath(d + "/mid.qcow2"), "qcow2"),
+       (os.path.realpath(d + "/base.raw"), "raw")])
+check("size", info["size"], size)
+check("read_only", info["read_only"], False)
+check("data_file", info["data_file"], None)
+st = info["status"]
+check("version", st["version"], 3)
+check("cluster_size", st["cluster_size"], 65536)
+check("mode", st["mode"], "rw")
+check("errors", st["errors"], 0)
+check("allocated counts the write", st["allocated"] >= 2, True)
+for k in ("free", "cache_hits", "cache_misses", "flushes", "locked_flushes"):
+    check(k + " is a count", isinstance(st.get(k), int), True)
+check("bitmaps", [(b["name"], b["state"], b["granularity"]) for b in info["bitmaps"]],
+      [("bm1", "tracked", 65536)])
+check("bitmap dirty bytes", info["bitmaps"][0].get("dirty"), 131072)
+check("holder", info["holder"], holder)
+check("holder alive", os.path.exists("/proc/%d" % holder), True)
+devs = {o["name"]: o for o in json.load(open(d + "/list.json"))}
+check("list has both", sorted(n for n in devs if n in (name, ro)), sorted([name, ro]))
+def nostatus(o):
+    return {k: v for k, v in (o or {}).items() if k != "status"}
+check("list object = info object", nostatus(devs.get(name)), nostatus(info))
+o = devs.get(ro, {})
+check("ro read_only", o.get("read_only"), True)
+check("ro cache_mb", o.get("cache_mb"), 4)
+check("ro size", o.get("size"), 2 * size)
+check("ro mode", o.get("status", {}).get("mode"), "ro")
+for b in bad:
+    print(b)
+sys.exit(1 if bad else 0)
+PY
+	qcow2-dm detach "$ro" || rc=1
+	qcow2-dm detach "$name" || rc=1
+	qcow2-dm list --json | python3 -c '
+import json, sys
+left = [o["name"] for o in json.load(sys.stdin) if o["name"] in sys.argv[1:]]
+sys.exit(1 if left else 0)' "$name" "$ro" || { echo "detached devices still listed"; rc=1; }
+	return $rc
+}
+
+# /etc/qcow2-dm/tab (here $QCOW2_DM_TAB): attach --tab takes the image
+# and options of its line; the generator makes one unit per line that is
+# not noauto; the unit file passes systemd-analyze verify.
+tab_attach() {
+	local d=$WORK/tab name=dq$$-tab rc=0 out gen=$WORK/gen unit
+	mkdir -p "$d"
+	qemu-img create -q -f qcow2 "$d/a.qcow2" $SIZE || return 1
+	cat > "$d/tab" <<EOT
+# a comment
+$name	$d/a.qcow2	ro,cache-mb=8
+dq$$-auto  $d/a.qcow2  -
+dq$$-off  $d/a.qcow2  noauto
+dq$$-bad  $d/a.qcow2  frob
+EOT
+	export QCOW2_DM_TAB=$d/tab
+	qcow2-dm attach --tab "$name" >/dev/null || { echo "attach --tab failed"; rc=1; }
+	out=$(qcow2-dm info "$name")
+	echo "$out" | grep -qx "mode: ro" || { echo "tab option ro not applied"; rc=1; }
+	echo "$out" | grep -qx "cache_mb: 8" || { echo "tab option cache-mb not applied"; rc=1; }
+	echo "$out" | grep -qx "image: $(readlink -f "$d/a.qcow2")" || rc=1
+	qcow2-dm detach "$name" || rc=1
+	exits_with 3 qcow2-dm attach --tab dq$$-none || rc=1
+	exits_with 1 qcow2-dm attach --tab dq$$-bad || rc=1
+	exits_with 2 qcow2-dm attach --tab "$name" extra || rc=1
+	QCOW2_DM_TAB=$d/missing exits_with 3 qcow2-dm attach --tab "$name" || rc=1
+
+	sh "$TOP/tools/host/qcow2-dm-generator" "$gen" || { echo "generator failed"; rc=1; }
+	unset QCOW2_DM_TAB
+	ls -R "$gen"
+	for unit in "$name" dq$$-auto dq$$-bad; do
+		[ -L "$gen/multi-user.target.wants/qcow2-dm@$unit.service" ] ||
+			{ echo "no unit wanted for $unit"; rc=1; }
+		grep -qx "RequiresMountsFor=$d" "$gen/qcow2-dm@$unit.service.d/50-image.conf" ||
+			{ echo "no mount dependency for $unit"; rc=1; }
+	done
+	[ ! -e "$gen/multi-user.target.wants/qcow2-dm@dq$$-off.service" ] ||
+		{ echo "noauto line made a unit"; rc=1; }
+	[ "$(ls "$gen/multi-user.target.wants" | wc -l)" = 3 ] || { echo "wrong unit count"; rc=1; }
+	if command -v systemd-analyze >/dev/null; then
+		mkdir -p "$d/units"
+		sed "s|/usr/sbin/qcow2-dm|$TOP/tools/qcow2-dm/qcow2-dm|" \
+			"$TOP/tools/host/qcow2-dm@.service" > "$d/units/qcow2-dm@.service"
+		SYSTEMD_UNIT_PATH=$d/units: systemd-analyze verify --man=no \
+			"$d/units/qcow2-dm@$name.service" || { echo "unit does not verify"; rc=1; }
+	fi
+	return $rc
+}
+
 ktap_header
-ktap_plan 11
+ktap_plan 14
 ktap_run "--help on every command" help
 ktap_run "bad input refused with clear messages" bad_input
 ktap_run "dirty image refused with the repair command" dirty
@@ -215,4 +375,7 @@ ktap_run "attach refused while qemu-io writes" refused_when_qemu_writes
 ktap_run "attach refused while qemu-storage-daemon exports" refused_when_qsd_exports
 ktap_run "busy device is not detached" busy_detach
 ktap_run "backing chain passed explicitly" chain_attach
+ktap_run "exit statuses and --version" exit_codes
+ktap_run "info --json and list --json" json_output
+ktap_run "attach --tab and the boot generator" tab_attach
 ktap_finish

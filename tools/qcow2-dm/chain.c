@@ -62,8 +62,11 @@ static int open_regular(struct chain_file *f, const char *path, bool rw,
 			struct stat *st)
 {
 	f->fd = -1;
-	if (!realpath(path, f->path))
+	if (!realpath(path, f->path)) {
+		if (errno == ENOENT)
+			fail_reason(EXIT_NOT_FOUND);
 		return err_errno("%s", path);
+	}
 	if (table_safe(f->path))
 		return -1;
 	f->fd = open(f->path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "dm.h"
 #include "holder.h"
+#include "tab.h"
 #include "table.h"
 #include "live.h"
 #include "util.h"
@@ -25,6 +26,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " attach IMAGE [NAME] [--ro] [--cache-mb N]\n"
+		"       " PROG " attach --tab NAME\n"
 		"\n"
 		"Lock the qcow2 IMAGE and its backing chain the way QEMU does, create\n"
 		"the device-mapper device NAME with the qcow2 target and print\n"
@@ -33,6 +35,10 @@ static void usage(FILE *f)
 		"\n"
 		"  --ro           read-only device; the image is opened read-only\n"
 		"  --cache-mb N   metadata cache size in MiB (default: the target's)\n"
+		"  --tab NAME     attach the image that the line of device NAME in\n"
+		"                 /etc/qcow2-dm/tab ($QCOW2_DM_TAB) names, with its\n"
+		"                 options: NAME IMAGE [ro,cache-mb=N,noauto|-]\n"
+		"                 (qcow2-dm@NAME.service runs this at boot)\n"
 		"  -h, --help     this text\n"
 		"\n"
 		"Backing files named in an image are resolved relative to that\n"
@@ -59,6 +65,25 @@ static void default_name(const char *image, char *name, size_t len)
 		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 			    "0123456789._+-", name[i]))
 			name[i] = '_';
+}
+
+/* attach --tab NAME: the options come from NAME's line in the tab. */
+static int parse_tab(int argc, char **argv, struct attach_opts *o)
+{
+	static struct tab_entry e;
+
+	memset(o, 0, sizeof(*o));
+	if (argc != 3)
+		return err("attach: --tab takes one NAME and no other argument");
+	if (!valid_dm_name(argv[2]))
+		return err("attach: invalid device name '%s'", argv[2]);
+	if (tab_lookup(argv[2], &e))
+		return 1;
+	o->image = e.image;
+	snprintf(o->name, sizeof(o->name), "%s", e.name);
+	o->ro = e.ro;
+	o->cache_mb = e.cache_mb;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct attach_opts *o)
@@ -107,13 +132,20 @@ int cmd_attach(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (parse_args(argc, argv, &o))
-		return 2;
+	if (argc > 1 && !strcmp(argv[1], "--tab")) {
+		r = parse_tab(argc, argv, &o);
+		if (r)
+			return r < 0 ? EXIT_USAGE : EXIT_FAILED;
+	} else if (parse_args(argc, argv, &o)) {
+		return EXIT_USAGE;
+	}
 	r = dm_exists(o.name);
 	if (r < 0)
 		return 1;
-	if (r)
+	if (r) {
+		fail_reason(EXIT_BUSY);
 		return err("attach: device %s already exists", o.name), 1;
+	}
 	if (chain_open(&c, o.image, o.ro))
 		return 1;
 	if (table_build(&c, o.ro, o.cache_mb, table, sizeof(table)))

@@ -50,7 +50,8 @@ static void usage(FILE *f)
 		"  -h, --help   this text\n"
 		"\n"
 		"Exit status: 0 done, 1 refused or failed (the reason is printed),\n"
-		"2 usage error.\n");
+		"2 usage error, 3 no such device or image, 4 busy (image locked\n"
+		"by another process).\n");
 }
 
 static int list(const char *name)

@@ -52,6 +52,7 @@ static int remove_device(const char *name)
 	/* once more, letting dmsetup say why */
 	if (dm_run(rm, NULL, 0, 0) == 0)
 		return 0;
+	fail_reason(EXIT_BUSY);
 	return err("detach: %s is busy (mounted or held open?): not detached, "
 		   "image still locked", name);
 }

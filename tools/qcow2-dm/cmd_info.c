@@ -7,6 +7,8 @@
 #include "commands.h"
 #include "dm.h"
 #include "holder.h"
+#include "info_json.h"
+#include "json.h"
 #include "util.h"
 
 #define LINE_MAX_LEN	65536
@@ -21,7 +23,7 @@ static const char *const status_keys[] = {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " info NAME\n"
+		"usage: " PROG " info [--json] NAME\n"
 		"\n"
 		"Show the image of the qcow2 device NAME, its external data file\n"
 		"('data_file:', when it has one), its backing chain, options, lock\n"
@@ -32,6 +34,12 @@ static void usage(FILE *f)
 		"image (as 'qcow2-dm bitmap NAME list' prints it). One 'key: value'\n"
 		"per line.\n"
 		"\n"
+		"  --json       one JSON object instead: name, device, image, chain\n"
+		"               (path and format of the image and each backing\n"
+		"               file, in order), data_file, size (bytes),\n"
+		"               read_only, cache_mb, status (the counters above and\n"
+		"               mode), bitmaps (name, state, granularity, dirty)\n"
+		"               and holder (pid or null)\n"
 		"  -h, --help   this text\n");
 }
 
@@ -116,6 +124,19 @@ static void print_bitmaps(const char *name)
 		printf("bitmap: %s\n", line);
 }
 
+static int info_as_json(const char *name)
+{
+	struct json j;
+
+	if (!valid_dm_name(name))
+		return err("info: invalid device name '%s'", name), EXIT_USAGE;
+	json_init(&j, stdout);
+	if (info_json(&j, name, false))
+		return EXIT_FAILED;
+	json_end(&j);
+	return 0;
+}
+
 int cmd_info(int argc, char **argv)
 {
 	static char table[LINE_MAX_LEN], status[LINE_MAX_LEN];
@@ -126,6 +147,10 @@ int cmd_info(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (argc == 3 && !strcmp(argv[1], "--json"))
+		return info_as_json(argv[2]);
+	if (argc == 3 && !strcmp(argv[2], "--json"))
+		return info_as_json(argv[1]);
 	if (argc != 2)
 		return err("info: expected exactly one NAME (try --help)"), 2;
 	if (!valid_dm_name(argv[1]))

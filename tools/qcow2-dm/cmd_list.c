@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /* qcow2-dm list */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "dm.h"
 #include "holder.h"
+#include "info_json.h"
+#include "json.h"
 #include "util.h"
 
 #define LIST_MAX	(1 << 20)
@@ -13,13 +16,15 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " list\n"
+		"usage: " PROG " list [--json]\n"
 		"\n"
 		"One line per device-mapper device with a qcow2 target:\n"
 		"  NAME DEVICE IMAGE MODE HOLDER\n"
 		"MODE is ro or rw; HOLDER is the pid of the lock holder, or '-'\n"
 		"when the device was not made by " PROG " attach.\n"
 		"\n"
+		"  --json       a JSON array instead, one object per device, as\n"
+		"               '" PROG " info --json' prints it\n"
 		"  -h, --help   this text\n");
 }
 
@@ -47,27 +52,51 @@ static void print_line(char *line)
 		printf("%s /dev/mapper/%s %s %s -\n", name, name, image, mode);
 }
 
+/* "NAME: 0 <len> qcow2 ..." -> the object of NAME, if it is still there. */
+static void json_line(struct json *j, char *line)
+{
+	char *colon = strstr(line, ": ");
+
+	if (!colon)
+		return;
+	*colon = '\0';
+	info_json(j, line, true);
+}
+
 int cmd_list(int argc, char **argv)
 {
 	static char out[LIST_MAX];
 	char *argv_dm[] = { "dmsetup", "table", "--target", "qcow2", NULL };
 	char *line, *save = NULL;
+	bool as_json = argc == 2 && !strcmp(argv[1], "--json");
+	struct json j;
 	int r;
 
 	if (wants_help(argc, argv)) {
 		usage(stdout);
 		return 0;
 	}
-	if (argc != 1)
-		return err("list: takes no arguments (try --help)"), 2;
+	if (argc != 1 && !as_json)
+		return err("list: takes no arguments but --json (try --help)"),
+		       EXIT_USAGE;
 	r = dm_run(argv_dm, out, sizeof(out), 0);
 	if (r != 0)
-		return err("list: dmsetup table failed"), 1;
+		return err("list: dmsetup table failed"), EXIT_FAILED;
+	json_init(&j, stdout);
+	if (as_json)
+		json_array_begin(&j, NULL);
 	for (line = strtok_r(out, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		if (!strcmp(line, "No devices found"))
 			continue;
-		print_line(line);
+		if (as_json)
+			json_line(&j, line);
+		else
+			print_line(line);
+	}
+	if (as_json) {
+		json_array_end(&j);
+		json_end(&j);
 	}
 	return 0;
 }

@@ -122,12 +122,16 @@ int dm_qcow2_table(const char *name, char *buf, size_t len)
 
 	if (r < 0)
 		return -1;
-	if (r != 0)
+	if (r != 0) {
+		fail_reason(EXIT_NOT_FOUND);
 		return err("%s: no such device-mapper device", name);
+	}
 	nl = strchr(buf, '\n');
-	if (nl && nl[1])
+	if (nl && nl[1]) {
+		fail_reason(EXIT_NOT_FOUND);
 		return err("%s: has more than one target: not a qcow2-dm device",
 			   name);
+	}
 	if (nl)
 		*nl = '\0';
 	{
@@ -135,8 +139,10 @@ int dm_qcow2_table(const char *name, char *buf, size_t len)
 		char target[32];
 
 		if (sscanf(buf, "%llu %llu %31s", &start, &len_s, target) != 3 ||
-		    strcmp(target, "qcow2"))
+		    strcmp(target, "qcow2")) {
+			fail_reason(EXIT_NOT_FOUND);
 			return err("%s: not a qcow2 device (table: %s)", name, buf);
+		}
 	}
 	return 0;
 }

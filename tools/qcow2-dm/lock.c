@@ -76,19 +76,23 @@ static int check_conflicts(int fd, const char *path, unsigned int held,
 			r = byte_taken(fd, LOCK_SHARED_BASE + p);
 			if (r < 0)
 				return err_errno("%s: testing lock", path);
-			if (r)
+			if (r) {
+				fail_reason(EXIT_BUSY);
 				return err("%s: image is in use: another process (QEMU?) "
 					   "does not share the \"%s\" permission",
 					   path, perm_names[p]);
+			}
 		}
 		if (unshared & (1u << p)) {
 			r = byte_taken(fd, LOCK_PERM_BASE + p);
 			if (r < 0)
 				return err_errno("%s: testing lock", path);
-			if (r)
+			if (r) {
+				fail_reason(EXIT_BUSY);
 				return err("%s: image is in use: another process (QEMU?) "
 					   "holds the \"%s\" permission",
 					   path, perm_names[p]);
+			}
 		}
 	}
 	return 0;
@@ -110,8 +114,10 @@ int image_lock(int fd, const char *path, enum lock_mode mode)
 	}
 	return 0;
 fail:
-	if (errno == EAGAIN || errno == EACCES)
+	if (errno == EAGAIN || errno == EACCES) {
+		fail_reason(EXIT_BUSY);
 		return err("%s: image is in use by another process (lock conflict)",
 			   path);
+	}
 	return err_errno("%s: taking the image lock", path);
 }

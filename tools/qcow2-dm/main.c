@@ -22,8 +22,9 @@ static void usage(FILE *f)
 		"  attach IMAGE [NAME] [--ro] [--cache-mb N]\n"
 		"                  lock IMAGE, create /dev/mapper/NAME, print its path\n"
 		"  detach NAME     remove the device, release the image lock\n"
-		"  list            attached qcow2 devices and their images\n"
-		"  info NAME       image, backing chain and status of a device\n"
+		"  list [--json]   attached qcow2 devices and their images\n"
+		"  info [--json] NAME\n"
+		"                  image, backing chain and status of a device\n"
 		"  snapshot NAME create|delete|list [TAG]\n"
 		"                  internal snapshots of an attached device\n"
 		"  snapshot IMAGE revert TAG\n"
@@ -36,10 +37,15 @@ static void usage(FILE *f)
 		"  bitmap NAME list|add|remove|clear [BITMAP]\n"
 		"                  persistent dirty bitmaps of an attached device\n"
 		"\n"
-		"'" PROG " COMMAND --help' describes each command.\n");
+		"'" PROG " COMMAND --help' describes each command;\n"
+		"'" PROG " --version' prints the version.\n"
+		"\n"
+		"exit status: 0 done, 1 failed, 2 usage error, 3 not found (device,\n"
+		"image or backing file), 4 busy (image locked by another process,\n"
+		"device in use, name taken).\n");
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
 	const char *cmd;
 
@@ -51,6 +57,10 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") ||
 	    !strcmp(cmd, "help")) {
 		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+		printf(PROG " %s\n", QCOW2_DM_VERSION);
 		return 0;
 	}
 	if (!strcmp(cmd, "attach"))
@@ -78,5 +88,10 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "hold"))
 		return cmd_hold(argc - 1, argv + 1);
 	err("unknown command '%s' (try '" PROG " --help')", cmd);
-	return 2;
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	return exit_status(run(argc, argv));
 }

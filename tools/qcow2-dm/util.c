@@ -20,6 +20,19 @@ static void vreport(const char *fmt, va_list ap, int errnum)
 	fputc('\n', stderr);
 }
 
+static int reason;
+
+void fail_reason(int status)
+{
+	if (!reason)
+		reason = status;
+}
+
+int exit_status(int ret)
+{
+	return ret == EXIT_FAILED && reason ? reason : ret;
+}
+
 int err(const char *fmt, ...)
 {
 	va_list ap;

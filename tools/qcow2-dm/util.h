@@ -8,6 +8,24 @@
 
 #define PROG "qcow2-dm"
 
+/*
+ * Exit statuses, documented in qcow2-dm(8) and --help. A command returns
+ * EXIT_FAILED (1) on any failure; the place that knows the cause records
+ * a more specific one with fail_reason(), and main() reports that.
+ */
+enum {
+	EXIT_FAILED = 1,	/* the operation failed */
+	EXIT_USAGE = 2,		/* bad command line */
+	EXIT_NOT_FOUND = 3,	/* no such device, image or backing file */
+	EXIT_BUSY = 4,		/* image locked, device in use, name taken */
+};
+
+/* Record why the command is failing (the first reason recorded wins). */
+void fail_reason(int status);
+
+/* A command's return value as the exit status: 1 becomes the reason. */
+int exit_status(int ret);
+
 /* Print "qcow2-dm: <msg>" on stderr; always returns -1 for `return err(...)`. */
 int err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same, with ": strerror(errno)" appended. */
