@@ -6,8 +6,9 @@
  * request (more only when a bio is full), submitted under the caller's
  * plug. A request with a segment off the device's alignment (address or
  * length not on its logical block size or DMA alignment) is bounced
- * through pages of our own instead, as QEMU does. req->pending counts the bios plus one submission reference; the
- * last put hands the request to the completion path, which unpins.
+ * through pages of our own instead, as QEMU does. req->pending counts the
+ * bios plus one submission reference; the last put hands the request to
+ * the completion path, which unpins (or frees the bounce pages).
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>

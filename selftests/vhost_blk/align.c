@@ -7,7 +7,9 @@
  * size. Every layout below is written from unaligned segments and read back
  * aligned (and straight from the backend), then written aligned and read
  * into unaligned segments, whose neighbouring bytes must stay untouched.
- * Requests that break the sector/length rules must still get IOERR.
+ * Then many such requests at once, beyond what a queue may hold in
+ * bounce buffers. Requests that break the sector/length rules must still
+ * get IOERR.
  *
  *   align BACKEND      (KTAP on stdout; exit 0, 1 on any failure)
  */
@@ -287,6 +289,97 @@ static int read_case(const struct iovec *iov, unsigned int n, size_t total,
 	return 0;
 }
 
+/*
+ * Many unaligned requests in flight at once: DEEP_N of DEEP_LEN bytes,
+ * more than the bounce buffers a queue may hold (4 MiB), so the queue
+ * stops taking requests and its completions must start it again. Writes
+ * from unaligned segments, read back aligned; then reads into unaligned
+ * segments, compared.
+ */
+#define DEEP_N		24
+#define DEEP_LEN	262144
+#define DEEP_SECTOR	16384
+static uint8_t *deep_area, *deep_pattern;
+
+static void deep_iov(unsigned int k, struct iovec *v)
+{
+	uint8_t *base = deep_area + (size_t)k * (DEEP_LEN + 4 * 4096);
+
+	v[0] = (struct iovec){ base + 1, 100000 };
+	v[1] = (struct iovec){ base + 100000 + 4096 + 3, 100000 };
+	v[2] = (struct iovec){ base + 200000 + 8192 + 5, DEEP_LEN - 200000 };
+}
+
+static int deep_batch(uint32_t type, struct vblk_req *r, struct iovec (*v)[3])
+{
+	struct vblk_req *done[DEEP_N];
+	unsigned int k, got = 0;
+	int rc;
+
+	for (k = 0; k < DEEP_N; k++) {
+		r[k] = (struct vblk_req){ .type = type,
+			.sector = DEEP_SECTOR + k * (DEEP_LEN / 512),
+			.iov = v[k], .iovcnt = 3 };
+		rc = vblk_submit(dev, 0, &r[k]);
+		if (rc) {
+			snprintf(why, sizeof(why), "submit %u: %s", k,
+				 vblk_errmsg(dev));
+			return -1;
+		}
+	}
+	vblk_kick(dev, 0);
+	while (got < DEEP_N) {
+		rc = vblk_reap(dev, 0, done, DEEP_N, DEEP_N - got, TIMEOUT_MS);
+		if (rc <= 0) {
+			snprintf(why, sizeof(why), "%u of %u completed (%d)",
+				 got, DEEP_N, rc);
+			return -1;
+		}
+		got += rc;
+	}
+	for (k = 0; k < DEEP_N; k++)
+		if (r[k].status != VIRTIO_BLK_S_OK) {
+			snprintf(why, sizeof(why), "request %u: %s", k,
+				 vblk_status_name(r[k].status));
+			return -1;
+		}
+	return 0;
+}
+
+static int deep(void)
+{
+	static struct vblk_req r[DEEP_N];
+	static struct iovec v[DEEP_N][3];
+	struct iovec a[ALIGNED_SEGS];
+	unsigned int k, na = aligned_iov(a, DEEP_LEN);
+
+	for (k = 0; k < DEEP_N; k++) {
+		deep_iov(k, v[k]);
+		fill(deep_pattern + (size_t)k * DEEP_LEN, DEEP_LEN, k + 200);
+		scatter(v[k], 3, deep_pattern + (size_t)k * DEEP_LEN);
+	}
+	if (deep_batch(VIRTIO_BLK_T_OUT, r, v))
+		return -1;
+	for (k = 0; k < DEEP_N; k++) {
+		memset(aligned, 0, DEEP_LEN);
+		if (do_req(VIRTIO_BLK_T_IN, DEEP_SECTOR + k * (DEEP_LEN / 512),
+			   a, na, VIRTIO_BLK_S_OK) ||
+		    compare(aligned, deep_pattern + (size_t)k * DEEP_LEN,
+			    DEEP_LEN, "written in flight, read back aligned"))
+			return -1;
+	}
+	memset(deep_area, POISON, (size_t)DEEP_N * (DEEP_LEN + 4 * 4096));
+	if (deep_batch(VIRTIO_BLK_T_IN, r, v))
+		return -1;
+	for (k = 0; k < DEEP_N; k++) {
+		gather(v[k], 3, got);
+		if (compare(got, deep_pattern + (size_t)k * DEEP_LEN, DEEP_LEN,
+			    "read in flight into unaligned segments"))
+			return -1;
+	}
+	return 0;
+}
+
 /* The rules that stay hard: sector and total length in logical blocks. */
 static void hard_rules(void)
 {
@@ -310,7 +403,7 @@ static void hard_rules(void)
 int main(int argc, char **argv)
 {
 	struct vblk_opts o = { .transport = VBLK_TR_KERNEL,
-			       .data_mem = 16 << 20 };
+			       .data_mem = 24 << 20 };
 	struct iovec iov[MAX_SEG];
 	unsigned int i, n, plan;
 	char err[256];
@@ -330,14 +423,17 @@ int main(int argc, char **argv)
 	arena_size = 2 << 20;
 	arena = vblk_mem_alloc(dev, arena_size);
 	aligned = vblk_mem_alloc(dev, 512 << 10);
+	deep_area = vblk_mem_alloc(dev, (size_t)DEEP_N * (DEEP_LEN + 4 * 4096));
 	pattern = malloc(512 << 10);
 	got = malloc(512 << 10);
-	if (!arena || !aligned || !pattern || !got) {
+	deep_pattern = malloc((size_t)DEEP_N * DEEP_LEN);
+	if (!arena || !aligned || !pattern || !got || !deep_area ||
+	    !deep_pattern) {
 		printf("Bail out! out of guest memory\n");
 		return 1;
 	}
 	n = sizeof(layouts) / sizeof(layouts[0]);
-	plan = 2 * n + (lbs > 512 ? 3 : 1);
+	plan = 2 * n + 1 + (lbs > 512 ? 3 : 1);
 	printf("TAP version 13\n1..%u\n# %s: logical block size %u\n", plan,
 	       path, lbs);
 	sector = 2048;
@@ -354,6 +450,9 @@ int main(int argc, char **argv)
 		       "read into", l->name);
 		sector += total / 512 + lbs / 512;
 	}
+	why[0] = 0;
+	result(deep(), "24 unaligned requests of 256 KiB in flight",
+	       "(more than a queue's bounce budget): written and read back");
 	hard_rules();
 	vblk_close(dev);
 	printf("# totals: pass:%d fail:%d skip:0\n", n_test - n_fail, n_fail);
