@@ -14,7 +14,7 @@
 #                                    dkms source; nothing from apt
 #   make deb                         the .deb packages (build/deb/)
 #   make check-host                  the packages on a Debian root booted with
-#                                    systemd (manual, ~30 min under TCG)
+#                                    systemd (manual, 40+ min under TCG)
 #   make checkpatch                  kernel style check of module sources
 #   make bench                       benchmarks in the test VM (bench/)
 #   make stress [STRESS_SECONDS=N]   bounded mixed load on the whole stack
