@@ -13,12 +13,8 @@
  *
  * DESIGN
  *
- * Requests: a read that maps to one run of allocated host data, whose L2
- * table is cached and whose lookup finds q->lock free (a trylock), is sent
- * from map() itself, in the submitter's context, as a direct kiocb that
- * may not block (map_fast()): no thread hop, as dm-thin remaps in map().
- * Every other bio is queued to an unbound workqueue; many workers run at
- * once. There a bio that maps to one run of allocated host data (reads)
+ * Requests: map() queues every bio to an unbound workqueue; many workers
+ * run at once. A bio that maps to one run of allocated host data (reads)
  * or of clusters with refcount 1 (writes) is sent to the image file as an
  * asynchronous direct kiocb on a bvec iterator built from the bio and
  * completes from ki_complete, as the loop driver does; anything else is
@@ -274,7 +270,6 @@ struct qcow2_io {
 
 static void end_bio_nospc(struct qcow2_io *io, struct bio *bio);
 static void nospc_retry(struct work_struct *work);
-static void queue_bio(struct qcow2_target *qt, struct bio *bio);
 
 static void free_chain(struct qcow2 *q)
 {
@@ -595,11 +590,6 @@ static void qcow2_aio_complete(struct kiocb *iocb, long ret)
 	if (bio_op(bio) == REQ_OP_WRITE)
 		kiocb_end_write(iocb);
 	qcow2_data_io_done(io->qt->q, io->epoch);
-	if ((iocb->ki_flags & IOCB_NOWAIT) && ret != io->len) {
-		/* map()'s kiocb would have blocked: the worker does it again */
-		queue_bio(io->qt, bio);
-		return;
-	}
 	if (ret == -ENOSPC) {
 		end_bio_nospc(io, bio);
 		return;
@@ -644,64 +634,6 @@ static bool try_aio(struct qcow2_io *io, struct bio *bio, u64 pos, u64 len)
 	} else {
 		ret = f->f_op->read_iter(&io->iocb, &it);
 	}
-	if (ret != -EIOCBQUEUED)
-		qcow2_aio_complete(&io->iocb, ret);
-	return true;
-}
-
-/*
- * Requests served from map() itself, without the worker's thread hop
- * (dm-crypt's no_read_workqueue, dm-thin's remap in map()). On by default;
- * the module parameter turns it off for comparison.
- */
-static bool fast_map = true;
-module_param(fast_map, bool, 0644);
-MODULE_PARM_DESC(fast_map, "serve reads of allocated data from the submitter's context (default: on)");
-
-/*
- * map()'s fast path. A read of allocated data whose L2 table is cached
- * and whose lookup finds q->lock free goes to the image file from the
- * submitter's context as a direct kiocb that may not block
- * (IOCB_NOWAIT); it completes from the kiocb's completion as the
- * worker's would. Everything else, and a kiocb the file system would
- * block on (-EAGAIN, now or at completion), goes to the worker.
- * Allocations on the way are NOIO: reclaim must not wait for this device
- * from inside its own submission. Writes in place stay with the worker:
- * measured on ext4, most of them were refused with -EAGAIN at depth 1
- * (a write must update the file's times), and the attempt cost more
- * than the hop it saved.
- */
-static bool map_fast(struct qcow2_target *qt, struct qcow2_io *io,
-		     struct bio *bio)
-{
-	struct qcow2 *q = qt->q;
-	u64 pos = (u64)dm_target_offset(qt->ti, bio->bi_iter.bi_sector) <<
-		  SECTOR_SHIFT;
-	u64 len = bio->bi_iter.bi_size;
-	struct file *f = q->dfile;
-	unsigned int noio;
-	struct iov_iter it;
-	u64 host;
-	ssize_t ret;
-
-	if (!READ_ONCE(fast_map) || !q->ddirect || !in_task() ||
-	    bio_op(bio) != REQ_OP_READ || !len ||
-	    (bio->bi_opf & (REQ_PREFLUSH | REQ_NOWAIT)) ||
-	    pos >= q->size || len > q->size - pos)
-		return false;
-	if (!qcow2_map_nowait(q, pos, len, false, &host, &io->epoch))
-		return false;
-	noio = memalloc_noio_save();
-	bio_to_iter(bio, &it, false);
-	io->qt = qt;
-	io->len = len;
-	io->iocb.ki_pos = host;
-	io->iocb.ki_filp = f;
-	io->iocb.ki_flags = IOCB_DIRECT | IOCB_NOWAIT;
-	io->iocb.ki_ioprio = bio_prio(bio);
-	io->iocb.ki_complete = qcow2_aio_complete;
-	ret = f->f_op->read_iter(&io->iocb, &it);
-	memalloc_noio_restore(noio);
 	if (ret != -EIOCBQUEUED)
 		qcow2_aio_complete(&io->iocb, ret);
 	return true;
@@ -904,11 +836,11 @@ static int qcow2_map(struct dm_target *ti, struct bio *bio)
 	struct qcow2_io *io = dm_per_bio_data(bio, sizeof(*io));
 
 	io->nospc_deadline = 0;
+
 	if (unlikely(!percpu_ref_tryget_live(&qt->gate)) &&
 	    gate_park(qt, bio))
 		return DM_MAPIO_SUBMITTED;
-	if (!map_fast(qt, io, bio))
-		queue_bio(qt, bio);
+	queue_bio(qt, bio);
 	return DM_MAPIO_SUBMITTED;
 }
 

@@ -253,37 +253,6 @@ bool qcow2_map_direct(struct qcow2 *q, u64 pos, u64 len, bool write,
 	return true;
 }
 
-/*
- * map()'s lookup: the same answer as qcow2_map_direct(), but only if it
- * can be had without sleeping: q->lock free (trylock), the L2 table
- * cached. Anything else is the worker's.
- */
-bool qcow2_map_nowait(struct qcow2 *q, u64 pos, u64 len, bool write,
-		      u64 *host, u8 *epoch)
-{
-	u64 i = pos >> (q->cluster_bits + q->l2_bits), off;
-	struct qcow2_map m;
-	bool ok = false;
-
-	if (!mutex_trylock(&q->lock))
-		return false;
-	if (i >= q->l1_size)
-		goto unlock;
-	off = q->l1[i] & QCOW2_OFFSET_MASK;
-	if (!off || !qcow2_cache_cached(&q->l2c, off))
-		goto unlock;
-	if (get_map_locked(q, pos, len, &m) || m.kind != QC_DATA ||
-	    m.len != len || (write && !m.copied))
-		goto unlock;
-	*epoch = q->data_epoch;
-	atomic_inc(&q->data_io[*epoch]);
-	*host = m.host;
-	ok = true;
-unlock:
-	mutex_unlock(&q->lock);
-	return ok;
-}
-
 /* Read @n bytes of @f at @off into @it; the part beyond EOF reads zeros. */
 static int read_file(struct qcow2 *q, struct file *f, struct iov_iter *it,
 		     u64 off, u64 n)
