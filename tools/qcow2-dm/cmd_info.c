@@ -9,16 +9,11 @@
 #include "holder.h"
 #include "info_json.h"
 #include "json.h"
+#include "status.h"
 #include "util.h"
 
 #define LINE_MAX_LEN	65536
 #define MAX_TOKENS	256
-
-static const char *const status_keys[] = {
-	"version", "cluster_size", "allocated", "free", "cache_hits",
-	"cache_misses", "errors", "flushes", "locked_flushes",
-	"deferred_frees", "write_error", "no_space", "no_space_queued",
-};
 
 static void usage(FILE *f)
 {
@@ -41,17 +36,6 @@ static void usage(FILE *f)
 		"               mode), bitmaps (name, state, granularity, dirty)\n"
 		"               and holder (pid or null)\n"
 		"  -h, --help   this text\n");
-}
-
-static int split(char *s, char **tok, int max)
-{
-	int n = 0;
-	char *save = NULL, *t;
-
-	for (t = strtok_r(s, " \t\n", &save); t && n < max;
-	     t = strtok_r(NULL, " \t\n", &save))
-		tok[n++] = t;
-	return n;
 }
 
 /* Table: 0 <len> qcow2 <image> [<n> opts...] */
@@ -92,7 +76,7 @@ static int print_status(const char *name, char *status)
 	int n, i, found = 0;
 
 	n = split(status, tok, MAX_TOKENS);
-	for (k = 0; k < sizeof(status_keys) / sizeof(status_keys[0]); k++) {
+	for (k = 0; k < nr_status_keys; k++) {
 		for (i = 3; i + 1 < n; i++) {
 			if (!strcmp(tok[i], status_keys[k])) {
 				printf("%s: %s\n", status_keys[k], tok[i + 1]);
@@ -105,7 +89,7 @@ static int print_status(const char *name, char *status)
 		printf("mode: %s\n", tok[n - 1]);
 		found++;
 	}
-	if (found != (int)(sizeof(status_keys) / sizeof(status_keys[0])) + 1)
+	if (found != (int)nr_status_keys + 1)
 		return err("info: %s: unexpected status line from the target", name);
 	return 0;
 }

@@ -7,27 +7,11 @@
 #include "dm.h"
 #include "holder.h"
 #include "info_json.h"
+#include "status.h"
 #include "util.h"
 
 #define LINE_MAX_LEN	65536
 #define MAX_TOKENS	256
-
-/* The counters of the target's status line, after "0 <len> qcow2". */
-static const char *const status_keys[] = {
-	"version", "cluster_size", "allocated", "free", "cache_hits",
-	"cache_misses", "errors", "flushes", "locked_flushes",
-};
-
-static int split(char *s, char **tok, int max)
-{
-	int n = 0;
-	char *save = NULL, *t;
-
-	for (t = strtok_r(s, " \t\n", &save); t && n < max;
-	     t = strtok_r(NULL, " \t\n", &save))
-		tok[n++] = t;
-	return n;
-}
 
 /* A number as a number, anything else as a string. */
 static void number(struct json *j, const char *key, const char *val)
@@ -99,7 +83,7 @@ static void status_json(struct json *j, char *status)
 
 	n = split(status, tok, MAX_TOKENS);
 	json_object_begin(j, "status");
-	for (k = 0; k < sizeof(status_keys) / sizeof(status_keys[0]); k++)
+	for (k = 0; k < nr_status_keys; k++)
 		for (i = 3; i + 1 < n; i++)
 			if (!strcmp(tok[i], status_keys[k])) {
 				number(j, status_keys[k], tok[i + 1]);
