@@ -254,6 +254,10 @@ static void load_one(struct qcow2 *q, u32 off)
 		bm->table_size = bme_table_size(e);
 		bm->table_offset = bme_table_offset(e);
 		why = load_bits(q, bm);
+		if (!why && qcow2_meta_add_range(q, bm->table_offset,
+						 (u64)bm->table_size * 8,
+						 QCOW2_META_BITMAP_TABLE))
+			why = "out of memory";
 		if (!why) {
 			q->bm_mem += bm->bytes + (size_t)bm->table_size * 8;
 			q->nr_bm++;

@@ -193,43 +193,6 @@ int qcow2_file_rw(struct qcow2 *q, struct file *f, void *buf, size_t len,
 	return ret < 0 ? ret : -EIO;
 }
 
-static bool ranges_overlap(u64 a, u64 alen, u64 b, u64 blen)
-{
-	return a < b + blen && b < a + alen;
-}
-
-/* Does [off, off + len) touch the header, the L1 table or the refcount table? */
-bool qcow2_overlaps_meta(struct qcow2 *q, u64 off, u64 len)
-{
-	if (ranges_overlap(off, len, 0, q->cluster_size))
-		return true;
-	if (q->l1_size &&
-	    ranges_overlap(off, len, q->l1_offset, (u64)q->l1_size * 8))
-		return true;
-	return ranges_overlap(off, len, q->rt_offset,
-			      (u64)q->rt_clusters << q->cluster_bits);
-}
-
-/*
- * Under q->lock: does [off, off + len) touch any metadata a lookup can
- * check in constant time: what qcow2_overlaps_meta() covers, the snapshot
- * table and the bitmap directory? Guest data named by an L2 entry must
- * not; refcount blocks and L2 tables are checked where a cluster is
- * released by a snapshot delete (see check_snap_delete()).
- */
-bool qcow2_overlaps_any(struct qcow2 *q, u64 off, u64 len)
-{
-	if (qcow2_overlaps_meta(q, off, len))
-		return true;
-	if (q->nb_snapshots && q->snap_off &&
-	    ranges_overlap(off, len, q->snapshots_offset,
-			   q->snap_off[q->nb_snapshots]))
-		return true;
-	return q->has_bitmaps &&
-	       ranges_overlap(off, len, q->bitmap_dir_offset,
-			      q->bitmap_dir_size);
-}
-
 /*
  * The device whose sector size limits direct I/O on @f: the device itself
  * for a block device node (a data file or raw backing file may be one),
@@ -451,7 +414,7 @@ static int check_tables(struct qcow2 *q, u64 fsize, char **error)
 		*error = "refcount table misaligned, over the header or beyond end of file";
 		return -EINVAL;
 	}
-	if (q->l1_size && ranges_overlap(q->l1_offset, l1_bytes,
+	if (q->l1_size && qcow2_ranges_overlap(q->l1_offset, l1_bytes,
 					 q->rt_offset, rt_bytes)) {
 		*error = "L1 table and refcount table overlap";
 		return -EINVAL;
@@ -618,6 +581,7 @@ int qcow2_open_image(struct qcow2 *q, const char *path,
 	q->ro = ro;
 	INIT_WORK(&q->corrupt_work, mark_corrupt);
 	mutex_init(&q->lock);
+	qcow2_meta_init(q);
 	mutex_init(&q->zlock);
 	mutex_init(&q->flush_lock);
 	spin_lock_init(&q->bm_lock);
@@ -699,6 +663,11 @@ int qcow2_open_image(struct qcow2 *q, const char *path,
 	ret = check_table_entries(q, fsize, error);
 	if (ret)
 		return ret;
+	ret = qcow2_meta_index_tables(q);
+	if (ret) {
+		*error = "cannot index the metadata clusters";
+		return ret;
+	}
 	ret = qcow2_snap_load(q, fsize, error);
 	if (ret)
 		return ret;
@@ -737,6 +706,7 @@ void qcow2_close_image(struct qcow2 *q)
 	qcow2_compress_free(q);
 	qcow2_snap_free(q);
 	qcow2_bitmaps_free(q);
+	qcow2_meta_destroy(q);
 	kvfree(q->l1);
 	kvfree(q->rt);
 	q->l1 = NULL;

@@ -95,15 +95,17 @@ static bool entry_has_host(struct qcow2 *q, u64 entry)
 
 /*
  * Is a host cluster named by an L2 entry somewhere data may be? In the
- * image: inside the file and outside its fixed metadata. An external data
- * file holds nothing else, and reads beyond its end return zeros.
+ * image: inside the file and outside all metadata. An external data file
+ * holds nothing else, and reads beyond its end return zeros. NULL if it
+ * may, else where it points, for the log.
  */
-static bool host_cluster_valid(struct qcow2 *q, u64 off)
+static const char *host_cluster_bad(struct qcow2 *q, u64 off)
 {
 	if (q->ext_data)
-		return true;
-	return off + q->cluster_size <= q->alloc_end &&
-	       !qcow2_overlaps_any(q, off, q->cluster_size);
+		return NULL;
+	if (off + q->cluster_size > q->alloc_end)
+		return "beyond the end of the file";
+	return qcow2_overlap_what(q, off, q->cluster_size);
 }
 
 /* Turn one L2 entry into what the range [pos, pos + len) maps to. */
@@ -112,6 +114,7 @@ static int decode(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 	u64 off = m->entry & QCOW2_OFFSET_MASK;
 	u64 in = qcow2_cl_off(q, pos);
 	bool has_host = entry_has_host(q, m->entry);
+	const char *why;
 	int ret;
 
 	m->len = min_t(u64, len, q->cluster_size - in);
@@ -132,9 +135,10 @@ static int decode(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 			  m->entry, pos);
 		return -EIO;
 	}
-	if (has_host && !host_cluster_valid(q, off)) {
-		qcow2_corrupt(q, "L2 entry for %llu points beyond end of file or into metadata",
-			  pos);
+	why = has_host ? host_cluster_bad(q, off) : NULL;
+	if (why) {
+		qcow2_corrupt(q, "L2 entry for %llu names host offset %llu: %s",
+			      pos, off, why);
 		return -EIO;
 	}
 	if (q->ext_l2) {
@@ -402,6 +406,9 @@ static int get_l2_for_write(struct qcow2 *q, u64 pos, struct qcow2_table **t)
 	qcow2_cache_mark_dirty(q, *t);
 	q->l1[i] = newoff | QCOW2_OFLAG_COPIED;
 	qcow2_l1_mark_dirty(q);
+	if (off)
+		qcow2_meta_remove(q, off);
+	qcow2_meta_add(q, newoff, QCOW2_META_L2, GFP_NOWAIT);
 	return 0;
 
 undo_alloc:
@@ -515,7 +522,7 @@ static int plan_cow(struct qcow2 *q, u64 pos, u64 n, struct cow_plan *p)
 	has_host = !compressed && entry_has_host(q, p->old_entry);
 	off = has_host ? p->old_entry & QCOW2_OFFSET_MASK : 0;
 	if ((off & (q->cluster_size - 1)) ||
-	    (has_host && !host_cluster_valid(q, off))) {
+	    (has_host && host_cluster_bad(q, off))) {
 		qcow2_corrupt(q, "invalid L2 entry %#llx", p->old_entry);
 		return -EIO;
 	}

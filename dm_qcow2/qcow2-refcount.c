@@ -185,6 +185,8 @@ static int grow_reftable(struct qcow2 *q, u64 c)
 	qcow2_cache_mark_dirty(q, t);
 	memcpy(nrt, q->rt, q->rt_entries * sizeof(u64));
 	nrt[idx] = c << q->cluster_bits;
+	qcow2_meta_add(q, c << q->cluster_bits, QCOW2_META_REFBLOCK,
+		       GFP_NOWAIT);
 	kvfree(q->rt);
 	q->rt = nrt;
 	q->rt_entries = n * per_cl;
@@ -217,6 +219,8 @@ static int new_refblock(struct qcow2 *q, u64 c)
 	rb_set(q, t->data, 0, 1);
 	qcow2_cache_mark_dirty(q, t);
 	q->rt[idx] = c << q->cluster_bits;
+	qcow2_meta_add(q, c << q->cluster_bits, QCOW2_META_REFBLOCK,
+		       GFP_NOWAIT);
 	q->rt_dirty = true;
 	q->rt_gen = ++q->meta_gen;
 	q->alloc_end = (c + 1) << q->cluster_bits;
@@ -228,6 +232,7 @@ static int new_refblock(struct qcow2 *q, u64 c)
 int qcow2_alloc_cluster(struct qcow2 *q, u64 *offset)
 {
 	u64 end = q->alloc_end >> q->cluster_bits;
+	const char *what;
 	u64 c, ref, idx;
 	int ret;
 
@@ -246,9 +251,17 @@ int qcow2_alloc_cluster(struct qcow2 *q, u64 *offset)
 		ret = qcow2_get_refcount(q, c, &ref);
 		if (ret)
 			return ret;
-		if (!ref && !qcow2_overlaps_meta(q, c << q->cluster_bits,
-						 q->cluster_size))
+		if (ref || qcow2_overlaps_meta(q, c << q->cluster_bits,
+					       q->cluster_size))
+			continue;
+		what = qcow2_overlap_what(q, c << q->cluster_bits,
+					  q->cluster_size);
+		if (!what)
 			goto found;
+		/* QEMU's overlap check would refuse the write that follows */
+		qcow2_corrupt(q, "cluster %llu has refcount 0 but is %s",
+			      c, what);
+		return -EIO;
 	}
 	q->free_hint = end;
 	c = end;

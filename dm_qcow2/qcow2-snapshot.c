@@ -92,11 +92,6 @@ void qcow2_snap_free(struct qcow2 *q)
 	q->snap_off = NULL;
 }
 
-static bool overlap(u64 a, u64 alen, u64 b, u64 blen)
-{
-	return a < b + blen && b < a + alen;
-}
-
 /* One entry at @pos of a buffer of @have bytes: its length, or -EAGAIN. */
 static int parse_entry(struct qcow2 *q, const u8 *buf, u32 have, u32 pos,
 		       u32 *len, char **error)
@@ -139,9 +134,13 @@ static int check_snap_l1(struct qcow2 *q, const u8 *e, u64 fsize, u32 tlen,
 		return -EINVAL;
 	}
 	if (qcow2_overlaps_meta(q, off, bytes) ||
-	    overlap(off, bytes, q->snapshots_offset, tlen)) {
+	    qcow2_ranges_overlap(off, bytes, q->snapshots_offset, tlen)) {
 		*error = "snapshot L1 table overlaps other metadata";
 		return -EINVAL;
+	}
+	if (qcow2_meta_add_range(q, off, bytes, QCOW2_META_SNAP_L1)) {
+		*error = "cannot index the snapshot L1 tables";
+		return -ENOMEM;
 	}
 	return 0;
 }
@@ -632,6 +631,9 @@ static int do_create(struct qcow2 *q, const char *tag)
 	if (ret)
 		return ret;
 	ret = write_l1_copy(q, l1off);
+	if (!ret)
+		ret = qcow2_meta_add_range(q, l1off, l1bytes,
+					   QCOW2_META_SNAP_L1);
 	if (ret)
 		goto free_l1;
 	/* from here a failure leaves leaked clusters, never shared ones */
@@ -1035,8 +1037,10 @@ static int do_delete(struct qcow2 *q, u32 idx)
 	}
 	/* the snapshot is gone for good: its clusters are at worst leaked */
 	ret = unshare_l1(q, l1, n);
-	if (!ret)
+	if (!ret && n) {
+		qcow2_meta_remove_range(q, l1off);
 		ret = free_clusters(q, l1off, (u64)n * 8);
+	}
 	if (!ret)
 		ret = fix_copied(q);
 	if (!ret)

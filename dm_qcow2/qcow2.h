@@ -19,6 +19,8 @@
 #include <linux/spinlock.h>
 #include <linux/mempool.h>
 #include <linux/workqueue.h>
+#include <linux/xarray.h>
+#include <linux/maple_tree.h>
 
 #define DM_MSG_PREFIX "qcow2"
 
@@ -219,6 +221,16 @@ struct qcow2 {
 	struct qcow2_cache rbc;
 
 	/*
+	 * Metadata clusters a lookup checks data against (qcow2-overlap.c):
+	 * L2 tables of the active L1 and refcount blocks in meta_xa,
+	 * snapshot L1 tables and bitmap tables in meta_mt; changed under
+	 * lock. meta_short: an insert failed for lack of memory.
+	 */
+	struct xarray meta_xa;
+	struct maple_tree meta_mt;
+	bool meta_short;
+
+	/*
 	 * lock protects: l1, rt, both caches, alloc_end, free_hint,
 	 * nr_allocated/nr_free, inflight, deferred and the dirty flags.
 	 */
@@ -357,7 +369,30 @@ int qcow2_file_rw(struct qcow2 *q, struct file *f, void *buf, size_t len,
 		  loff_t pos, bool write);
 u64 qcow2_file_size(struct file *f);
 void *qcow2_alloc_buf(size_t len);
+
+static inline bool qcow2_ranges_overlap(u64 a, u64 alen, u64 b, u64 blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/* qcow2-overlap.c */
+enum qcow2_meta {
+	QCOW2_META_L2,
+	QCOW2_META_REFBLOCK,
+	QCOW2_META_SNAP_L1,
+	QCOW2_META_BITMAP_TABLE,
+};
+
+void qcow2_meta_init(struct qcow2 *q);
+void qcow2_meta_destroy(struct qcow2 *q);
+int qcow2_meta_add(struct qcow2 *q, u64 off, enum qcow2_meta kind, gfp_t gfp);
+void qcow2_meta_remove(struct qcow2 *q, u64 off);
+int qcow2_meta_add_range(struct qcow2 *q, u64 off, u64 len,
+			 enum qcow2_meta kind);
+void qcow2_meta_remove_range(struct qcow2 *q, u64 off);
+int qcow2_meta_index_tables(struct qcow2 *q);
 bool qcow2_overlaps_meta(struct qcow2 *q, u64 off, u64 len);
+const char *qcow2_overlap_what(struct qcow2 *q, u64 off, u64 len);
 bool qcow2_overlaps_any(struct qcow2 *q, u64 off, u64 len);
 
 /* qcow2-cache.c */

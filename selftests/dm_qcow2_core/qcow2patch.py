@@ -6,6 +6,8 @@
   qcow2patch.py IMG l2 GUEST_OFFSET VALUE     set the L2 entry of a guest offset
   qcow2patch.py IMG rt INDEX VALUE            set a refcount table entry
   qcow2patch.py IMG get FIELD                 print a header field
+  qcow2patch.py IMG l2table GUEST_OFFSET      print the L2 table's host offset
+  qcow2patch.py IMG rtentry INDEX             print a refcount table entry
 """
 import struct
 import sys
@@ -36,6 +38,14 @@ def main():
         elif op == "rt":
             rt = rd(f, 48, 8)
             wr(f, rt + 8 * int(sys.argv[3]), 8, int(sys.argv[4], 0))
+        elif op == "rtentry":
+            print(rd(f, rd(f, 48, 8) + 8 * int(sys.argv[3]), 8))
+        elif op == "l2table":
+            cb = rd(f, 20, 4)
+            incompat = rd(f, 72, 8) if rd(f, 4, 4) >= 3 else 0
+            per_l2 = (1 << cb) // (16 if incompat & 16 else 8)
+            l1i = (int(sys.argv[3], 0) >> cb) // per_l2
+            print(rd(f, rd(f, 40, 8) + 8 * l1i, 8) & 0x00fffffffffffe00)
         elif op == "l2":
             cb = rd(f, 20, 4)
             incompat = rd(f, 72, 8) if rd(f, 4, 4) >= 3 else 0

@@ -97,8 +97,33 @@ discard_refused() {
 	if [ -z "$why" ]; then ktap_ok "$name"; else ktap_fail "$name" "$why"; fi
 }
 
+# alloc_refused NAME: the image claims a metadata cluster is free; the
+# first allocating write must not take it (QEMU's overlap check refuses
+# such a write): the write fails, the image is marked corrupt and the data
+# the damaged cluster maps still reads back.
+alloc_refused() {
+	local name=$1 why=
+	if ! dmsetup create dmh --table "0 16384 qcow2 $IMG"; then
+		ktap_fail "$name" "attach refused"
+		return
+	fi
+	head -c 65536 /dev/zero | tr '\0' '\063' |
+		dd of=/dev/mapper/dmh bs=64k seek=32 oflag=direct conv=fsync \
+		status=none 2>/dev/null && why="allocating write succeeded;"
+	dmsetup remove dmh || why="$why detach failed;"
+	is_corrupt "$IMG" || why="$why corrupt bit not set;"
+	qemu-io -r -f qcow2 -c 'read -P 0x11 0 1M' -c 'read -P 0x22 4M 64k' "$IMG" 2>&1 |
+		grep -q 'Pattern verification failed\|Could not\|error' && why="$why data lost;"
+	if [ -z "$why" ]; then ktap_ok "$name"; else ktap_fail "$name" "$why"; fi
+}
+
+# l2_into KIND_OFFSET: point guest cluster 0 at a host cluster
+l2_into() {
+	$P "$IMG" l2 0 "$(( 0x8000000000000000 | $1 ))"
+}
+
 ktap_header
-ktap_plan 30
+ktap_plan 34
 
 fresh; $P "$IMG" set 0 4 0x12345678;		refused "bad magic" "bad magic"
 fresh; $P "$IMG" set 4 4 4;			refused "version 4" "unsupported version"
@@ -134,6 +159,19 @@ fresh; qemu-img snapshot -c s "$IMG"
 snoff=$(python3 -c 'import struct,sys; f=open(sys.argv[1],"rb"); f.seek(64); print(struct.unpack(">Q",f.read(8))[0])' "$IMG")
 $P "$IMG" l2 0 $(( 0x8000000000000000 | (snoff & ~65535) ))
 						read_fails "L2 entry into the snapshot table: EIO, marked corrupt" 0 corrupt
+# metadata found only through the tables (refcount blocks, L2 tables,
+# snapshot L1 tables): the index of metadata clusters
+fresh; l2_into "$($P "$IMG" rtentry 0)"
+						read_fails "L2 entry into a refcount block: EIO, marked corrupt" 0 corrupt
+fresh; l2_into "$($P "$IMG" l2table 0)"
+						read_fails "L2 entry into an L2 table: EIO, marked corrupt" 0 corrupt
+fresh; qemu-img snapshot -c s "$IMG"
+snoff=$(python3 -c 'import struct,sys; f=open(sys.argv[1],"rb"); f.seek(64); print(struct.unpack(">Q",f.read(8))[0])' "$IMG")
+snl1=$(python3 -c 'import struct,sys; f=open(sys.argv[1],"rb"); f.seek(int(sys.argv[2])); print(struct.unpack(">Q",f.read(8))[0])' "$IMG" "$snoff")
+l2_into "$snl1";				read_fails "L2 entry into a snapshot L1 table: EIO, marked corrupt" 0 corrupt
+fresh; l2t=$($P "$IMG" l2table 0)
+$P "$IMG" set $(( $($P "$IMG" rtentry 0) + 2 * (l2t >> 16) )) 2 0
+						alloc_refused "L2 table with refcount 0: not allocated, marked corrupt"
 fresh; $P "$IMG" l2 0 $(( (1 << 62) | 0x10000000 ))
 						read_fails "compressed descriptor past EOF: EIO" 0 data
 fresh; $P "$IMG" l2 65536 $(( (1 << 62) | 0x80000 ))
