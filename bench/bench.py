@@ -27,6 +27,7 @@ import time
 TOP = os.environ.get("TOP") or os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))
 ENGINE = os.path.join(TOP, "tools/fio-vblk/fio-vblk.so")
+VHOST_BLKD = os.path.join(TOP, "tools/bin/vhost-blkd")
 SCHEMA = "bench-v1"
 
 # CPU per I/O is busy guest CPU time (all CPUs, every process and kernel
@@ -36,6 +37,12 @@ CPU_DEFINITION = (
     "+steal, all vCPUs, every process and kernel thread: fio, the driver, "
     "kernel workers, qemu-nbd / qemu-storage-daemon) over fio's measured "
     "window (ramp excluded), divided by the I/Os completed in that window")
+# Context switches per I/O: the 'ctxt' line of /proc/stat (every CPU) over
+# the same window, divided by the same I/Os: each thread hop of a request
+# (a wakeup of a worker, of the completion side, of fio) shows here.
+CTXT_DEFINITION = (
+    "guest-wide context switches from /proc/stat 'ctxt' over fio's measured "
+    "window, divided by the I/Os completed in that window")
 
 
 # ---------------------------------------------------------------- workloads
@@ -169,12 +176,17 @@ class CpuSampler(threading.Thread):
         self.hz = os.sysconf("SC_CLK_TCK")
 
     def snap(self):
+        ctxt = 0
         with open("/proc/stat") as f:
             vals = [int(x) for x in f.readline().split()[1:9]]
+            for line in f:
+                if line.startswith("ctxt "):
+                    ctxt = int(line.split()[1])
+                    break
         v = dict(zip(self.FIELDS, vals))
         usr = (v["user"] + v["nice"]) / self.hz
         ker = (v["system"] + v["irq"] + v["softirq"] + v["steal"]) / self.hz
-        self.samples.append((time.time(), usr, ker))
+        self.samples.append((time.time(), usr, ker, ctxt))
 
     def run(self):
         while not self.stop_ev.is_set():
@@ -193,15 +205,16 @@ class CpuSampler(threading.Thread):
         for a, b in zip(s, s[1:]):
             if a[0] <= t <= b[0]:
                 f = 0.0 if b[0] == a[0] else (t - a[0]) / (b[0] - a[0])
-                return (a[1] + f * (b[1] - a[1]), a[2] + f * (b[2] - a[2]))
+                return tuple(x + f * (y - x) for x, y in zip(a[1:], b[1:]))
         return s[-1][1:]
 
     def busy(self, t0, t1):
-        """(user seconds, kernel seconds) between t0 and t1, or None."""
+        """(user seconds, kernel seconds, context switches) between t0
+        and t1, or None."""
         a, b = self.at(t0), self.at(t1)
         if a is None or b is None:
             return None
-        return (b[0] - a[0], b[1] - a[1])
+        return tuple(y - x for x, y in zip(a, b))
 
 
 # --------------------------------------------------------------- the stage
@@ -303,6 +316,12 @@ class Stage:
         if not os.path.exists(ENGINE):
             raise SetupError("fio engine %s not built (make tools)" %
                              os.path.relpath(ENGINE, TOP), "missing")
+
+    def make_vud(self):
+        if not os.access(VHOST_BLKD, os.X_OK):
+            raise SetupError("%s: not built (make tools)" %
+                             os.path.relpath(VHOST_BLKD, TOP), "missing")
+        self.need("vhost")
 
     def make_qsd(self):
         if not shutil.which("qemu-storage-daemon"):
@@ -509,6 +528,17 @@ class QsdRaw(Config):
     desc = ("fio-vblk driver -> vhost-user-blk of qemu-storage-daemon "
             "(cache.direct, aio=native, 1 iothread) -> the raw brd device")
     needs = ("qsd", "brd")
+    daemon = "qemu-storage-daemon"
+
+    def command(self, sock):
+        cmd = ["qemu-storage-daemon"]
+        for b in self.blockdevs():
+            cmd += ["--blockdev", b]
+        return cmd + ["--object", "iothread,id=iot0",
+                      "--export", "type=vhost-user-blk,id=exp0,"
+                      "node-name=disk,addr.type=unix,addr.path=%s,"
+                      "writable=on,num-queues=%d,iothread=iot0" %
+                      (sock, self.stage.args.max_jobs)]
 
     def blockdevs(self):
         return ["driver=host_device,node-name=disk,filename=%s,"
@@ -519,19 +549,14 @@ class QsdRaw(Config):
         sock = st.qsd_sock
         if os.path.exists(sock):
             os.unlink(sock)
-        cmd = ["qemu-storage-daemon"]
-        for b in self.blockdevs():
-            cmd += ["--blockdev", b]
-        cmd += ["--object", "iothread,id=iot0",
-                "--export", "type=vhost-user-blk,id=exp0,node-name=disk,"
-                "addr.type=unix,addr.path=%s,writable=on,num-queues=%d,"
-                "iothread=iot0" % (sock, st.args.max_jobs)]
+        cmd = self.command(sock)
         self.errf = open(os.path.join(st.work, "qsd.err"), "w+")
         self.proc = subprocess.Popen(cmd, stdout=self.errf,
                                      stderr=subprocess.STDOUT)
         try:
             wait_for(lambda: os.path.exists(sock) or
-                     self.proc.poll() is not None, 20, "qsd socket")
+                     self.proc.poll() is not None, 20,
+                     "%s socket" % self.daemon)
         except SetupError:
             self.teardown()
             raise
@@ -539,7 +564,7 @@ class QsdRaw(Config):
             self.errf.seek(0)
             msg = " | ".join(self.errf.read().strip().splitlines()[-3:])
             self.teardown()
-            raise SetupError("qemu-storage-daemon exited: %s" % msg)
+            raise SetupError("%s exited: %s" % (self.daemon, msg))
         self.backend = sock
 
     def teardown(self):
@@ -571,8 +596,42 @@ class QsdQcow2(QsdRaw):
                 "driver=qcow2,node-name=disk,file=file0"]
 
 
+class VudDmq(QsdRaw):
+    """The stock front door: the same vhost-user-blk client, but the
+    back-end is vhost-blkd, which hands the rings to /dev/vhost-blk; the
+    kernel serves every request (the daemon only answers control
+    messages), as for vhost-dmq."""
+    name, group = "vud-dmq", "vhost-blkd"
+    desc = ("fio-vblk driver -> vhost-user-blk of vhost-blkd -> "
+            "/dev/vhost-blk -> dm-qcow2 over the allocated image "
+            "(a queue per job, max-jobs workers)")
+    needs = ("vud", "dmq", "alloc_img")
+    daemon = "vhost-blkd"
+
+    def command(self, sock):
+        n = str(self.stage.args.max_jobs)
+        return [VHOST_BLKD, "--socket", sock, "--queues", n,
+                "--workers", n, self.dmq.dev]
+
+    def setup(self):
+        self.dmq = DmQcow2(self.stage)
+        self.dmq.setup()
+        try:
+            super().setup()
+        except SetupError:
+            self.dmq.teardown()
+            self.dmq = None
+            raise
+
+    def teardown(self):
+        super().teardown()
+        if getattr(self, "dmq", None):
+            self.dmq.teardown()
+            self.dmq = None
+
+
 CONFIG_CLASSES = [HostBrd, HostLoop, DmQcow2, DmQcow2Fresh, Nbd, NbdFresh,
-                  VhostRaw, VhostDmq, QsdRaw, QsdQcow2]
+                  VhostRaw, VhostDmq, VudDmq, QsdRaw, QsdQcow2]
 
 
 def select(items, patterns, keys):
@@ -696,12 +755,14 @@ def run_fio(cfg, points, args, tag):
             t1 = os.stat(mark).st_mtime_ns / 1e9
             cpu = sampler.busy(t1 - rt_ms / 1000.0, t1)
         if cpu is not None:
-            r["cpu_usr_s"], r["cpu_sys_s"] = cpu
+            r["cpu_usr_s"], r["cpu_sys_s"], ctxt = cpu
             r["cpu_us_per_io"] = (cpu[0] + cpu[1]) * 1e6 / ios
             r["cpu_sys_us_per_io"] = cpu[1] * 1e6 / ios
+            r["ctxt_per_io"] = ctxt / ios
         else:
             r["cpu_us_per_io"] = None
             r["cpu_sys_us_per_io"] = None
+            r["ctxt_per_io"] = None
     if args.perf:
         save_profile(d, tag, args)
     if not args.keep:
@@ -749,9 +810,12 @@ class Runner:
         self.done += 1
         if r["status"] == "ok":
             cpu = r.get("cpu_us_per_io")
-            desc = "%9.0f IOPS %8.1f MiB/s p50 %7.0fus p99 %7.0fus cpu %s" % (
+            cs = r.get("ctxt_per_io")
+            desc = ("%9.0f IOPS %8.1f MiB/s p50 %7.0fus p99 %7.0fus cpu %s "
+                    "ctxt %s") % (
                 r["iops"], r["bw_mib"], r["clat_p50_us"], r["clat_p99_us"],
-                "%.1fus/io" % cpu if cpu is not None else "?")
+                "%.1fus/io" % cpu if cpu is not None else "?",
+                "%.2f/io" % cs if cs is not None else "?")
         else:
             desc = "%s: %s" % (r["status"].upper(), r["error"])
         log("[%d/%d eta %s] rep %d %-10s %-22s %s" % (
@@ -892,6 +956,7 @@ def cmd_guest(args):
         "runtime_s": args.runtime, "ramp_s": args.ramp, "reps": args.reps,
         "size_mb": args.size_mb, "quick": args.quick,
         "cpu_definition": CPU_DEFINITION,
+        "ctxt_definition": CTXT_DEFINITION,
         "versions": versions(), "modules": modules_info(),
         "argv": sys.argv[1:], "virt": virt(),
     }
@@ -930,9 +995,13 @@ RATIOS = [
     ("vhost-blk / qemu-storage-daemon (raw)", "vhost-raw", "qsd-raw", 1.0),
     ("vhost-blk+dm-qcow2 / qemu-storage-daemon (qcow2)", "vhost-dmq",
      "qsd-qcow2", 1.0),
+    ("vhost-blkd+dm-qcow2 / vhost-blk+dm-qcow2", "vud-dmq", "vhost-dmq",
+     None),
+    ("vhost-blkd+dm-qcow2 / qemu-storage-daemon (qcow2)", "vud-dmq",
+     "qsd-qcow2", 1.0),
 ]
 METRICS = ("iops", "bw_mib", "clat_p50_us", "clat_p99_us", "cpu_us_per_io",
-           "cpu_sys_us_per_io")
+           "cpu_sys_us_per_io", "ctxt_per_io")
 
 
 def summarize(raw):
@@ -1092,14 +1161,14 @@ def markdown(res, plots):
         L.append("### %s (`%s`)" % (point_title(p), p["id"]))
         L.append("")
         L.append("| configuration | IOPS median [min-max] | MiB/s | "
-                 "p50 us | p99 us | CPU/IO us (kernel) | n |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|")
+                 "p50 us | p99 us | CPU/IO us (kernel) | ctxt/IO | n |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
         for c in raw["configs"]:
             s = idx.get((c["name"], p["id"]))
             if not s:
                 continue
             if "iops" not in s:
-                L.append("| %s | **%s**: %s | | | | | 0/%d |" % (
+                L.append("| %s | **%s**: %s | | | | | | 0/%d |" % (
                     c["name"], s["status"].upper(),
                     "; ".join(s["errors"])[:300].replace("|", "/"),
                     s["attempts"]))
@@ -1107,13 +1176,15 @@ def markdown(res, plots):
             i = s["iops"]
             cpu = s.get("cpu_us_per_io")
             ker = s.get("cpu_sys_us_per_io")
-            L.append("| %s | %s [%s-%s] | %s | %s | %s | %s | %d/%d |" % (
+            cs = s.get("ctxt_per_io")
+            L.append("| %s | %s [%s-%s] | %s | %s | %s | %s | %s | %d/%d |" % (
                 c["name"], fmt(i["median"]), fmt(i["min"]), fmt(i["max"]),
                 fmt(s["bw_mib"]["median"], 1),
                 fmt(s["clat_p50_us"]["median"]),
                 fmt(s["clat_p99_us"]["median"]),
                 ("%s (%s)" % (fmt(cpu["median"], 1), fmt(ker["median"], 1)))
-                if cpu else "-", s["n"], s["attempts"]))
+                if cpu else "-", fmt(cs["median"], 2) if cs else "-",
+                s["n"], s["attempts"]))
     L.append("")
     L.append("## Configurations")
     L.append("")

@@ -52,6 +52,7 @@ for s in r["summary"]:
     assert s["bw_mib"]["median"] > 0, where
     assert 0 < s["clat_p50_us"]["median"] <= s["clat_p99_us"]["median"], where
     assert s["cpu_us_per_io"]["median"] > 0, where
+    assert s["ctxt_per_io"]["median"] > 0, where
     # 4 KiB: bandwidth and IOPS must agree, up to the 128 I/Os in flight
     # at the end of a run (fio counts them in one, not the other), which
     # matter on a slow kernel (the debug one: ~250 IOPS on host-loop)
