@@ -6,7 +6,7 @@
 . "$(dirname "$0")/common.sh"
 
 ktap_header
-ktap_plan 15
+ktap_plan 14
 setup_brd && setup_ext4_file || ktap_print "setup failed"
 have_vhost_blk || ktap_print "/dev/vhost-blk is missing: every case fails"
 
