@@ -20,7 +20,8 @@
 #   - it detaches cleanly.
 #
 # Environment (defaults give a run of a few minutes under TCG):
-#   CRASH_SEED      workload and point choice seed (1)
+#   CRASH_SEED      workload and point choice seed (default: a fresh one
+#                   each run, printed; set it to replay a run)
 #   CRASH_OPS       workload operations per phase (60)
 #   CRASH_POINTS    at most this many crash points, 0 = every flush/FUA
 #                   point plus the random ones (16)
@@ -32,7 +33,7 @@
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 CRASH_IO=$HERE/crash_io
-CRASH_SEED=${CRASH_SEED:-1}
+CRASH_SEED=${CRASH_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) % 60000 + 1 ))}
 CRASH_OPS=${CRASH_OPS:-60}
 CRASH_POINTS=${CRASH_POINTS:-16}
 CRASH_RANDOM=${CRASH_RANDOM:-4}

@@ -212,7 +212,7 @@ if [ $setup_rc = 4 ]; then
 	ktap_finish
 fi
 [ $setup_rc = 0 ] || { ktap_fail "setup" "RAM disks"; ktap_finish; }
-ktap_print "seed $CRASH_SEED, $LO_OPS operations per phase, cluster $CRASH_CLUSTER," \
+ktap_print "seed $CRASH_SEED (rerun: CRASH_SEED=$CRASH_SEED), $LO_OPS operations per phase, cluster $CRASH_CLUSTER," \
 	"size $CRASH_SIZE, at most ${CRASH_POINTS/#0/all} points + $CRASH_RANDOM random"
 ktap_run "record snapshot, merge and backup of a written device" lo_record
 ktap_run "every file and the live chain at every crash point" lo_replay_all

@@ -16,7 +16,7 @@ if [ $setup_rc = 4 ]; then
 	ktap_finish
 fi
 [ $setup_rc = 0 ] || { ktap_fail "setup" "RAM disks"; ktap_finish; }
-ktap_print "seed $CRASH_SEED, $CRASH_OPS operations per phase, cluster $CRASH_CLUSTER," \
+ktap_print "seed $CRASH_SEED (rerun: CRASH_SEED=$CRASH_SEED), $CRASH_OPS operations per phase, cluster $CRASH_CLUSTER," \
 	"size $CRASH_SIZE, at most ${CRASH_POINTS/#0/all} points + $CRASH_RANDOM random"
 ktap_run "record a mixed workload" cr_record
 ktap_run "image and data at every crash point" cr_replay_all

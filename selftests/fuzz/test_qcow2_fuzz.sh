@@ -3,18 +3,20 @@
 # Fuzzed qcow2 images against dm-qcow2 (see qcow2_fuzz.py): every case is
 # attached, read whole, written, flushed and removed; refusals and I/O
 # errors are fine, a kernel warning or a hang is not.
-#   FUZZ_ITERS=N (default 25)  FUZZ_FIRST=CASE (default 0)
+#   FUZZ_ITERS=N (default 25)  FUZZ_FIRST=CASE (default: a fresh one each
+#   run, printed, so that CI fuzzes new cases every time)
 #   FUZZ_CASE=CASE             one case only, verbose (reproducer)
 . "$(dirname "$0")/../lib/ktap.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ITERS=${FUZZ_ITERS:-25}
-FIRST=${FUZZ_FIRST:-0}
+FIRST=${FUZZ_FIRST:-$(( $(od -An -N4 -tu4 /dev/urandom) % 1000000000 ))}
 WORK=$(mktemp -d /tmp/qfuzz.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
 ktap_header
 ktap_plan 3
+ktap_print "cases $FIRST to $((FIRST + ITERS - 1)) (rerun: FUZZ_FIRST=$FIRST FUZZ_ITERS=$ITERS)"
 
 seeds() {
 	if [ -f "$HERE/seeds/.stamp" ]; then

@@ -4,11 +4,12 @@
 # RAM disk and on a dm-qcow2 device. Every request must get a virtio status
 # or break the queue; the device must serve valid I/O after each batch.
 #   FUZZ_VBLK_ITERS=N requests per backend (default 500), FUZZ_SEED=S
+#   (default: a fresh seed each run, printed)
 . "$(dirname "$0")/../lib/ktap.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ITERS=${FUZZ_VBLK_ITERS:-500}
-SEED=${FUZZ_SEED:-1}
+SEED=${FUZZ_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) % 60000 + 1 ))}
 WORK=$(mktemp -d /tmp/vfuzz.XXXXXX)
 DM=vfuzz$$
 cleanup() {
@@ -19,6 +20,7 @@ trap cleanup EXIT
 
 ktap_header
 ktap_plan 3
+ktap_print "seed $SEED (rerun: FUZZ_SEED=$SEED FUZZ_VBLK_ITERS=$ITERS)"
 [ -c /dev/vhost-blk ] || ktap_print "/dev/vhost-blk is missing: every case fails"
 
 brd() {
