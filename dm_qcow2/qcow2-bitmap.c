@@ -447,7 +447,8 @@ static bool dir_unchanged(struct qcow2 *q)
 
 	if (!hdr || !dir ||
 	    qcow2_file_io(q->file, hdr, q->cluster_size, 0, false) < 512 ||
-	    !(get_unaligned_be64(hdr + 88) & QCOW2_AUTOCLEAR_BITMAPS))
+	    !(be64_to_cpu(((struct qcow2_header *)hdr)->autoclear_features) &
+	      QCOW2_AUTOCLEAR_BITMAPS))
 		goto out;
 	ext = find_ext(q, hdr);
 	if (!ext || get_unaligned_be32(ext) != q->nb_bitmaps ||

@@ -287,19 +287,13 @@ out:
 /* Point the header at a grown refcount table. */
 static int write_rt_header(struct qcow2 *q)
 {
-	u8 *hdr = qcow2_alloc_buf(512);
-	int ret;
+	struct qcow2_header *h = qcow2_header_read(q);
 
-	if (!hdr)
-		return -ENOMEM;
-	ret = qcow2_file_rw(q, q->file, hdr, 512, 0, false);
-	if (!ret) {
-		put_unaligned_be64(q->rt_offset, hdr + 48);
-		put_unaligned_be32(q->rt_clusters, hdr + 56);
-		ret = qcow2_file_rw(q, q->file, hdr, 512, 0, true);
-	}
-	kvfree(hdr);
-	return ret;
+	if (IS_ERR(h))
+		return PTR_ERR(h);
+	h->refcount_table_offset = cpu_to_be64(q->rt_offset);
+	h->refcount_table_clusters = cpu_to_be32(q->rt_clusters);
+	return qcow2_header_write(q, h);
 }
 
 /*

@@ -44,29 +44,58 @@ void qcow2_latch_error(struct qcow2 *q, int err)
 		       DM_MSG_PREFIX, q->path, err);
 }
 
+/*
+ * The header's first sector, for a read-modify-write under q->lock (every
+ * header update is one: the corrupt bit, the refcount table, the snapshot
+ * table, the autoclear bits). qcow2_header_write() writes it and frees it.
+ */
+static_assert(offsetof(struct qcow2_header, incompatible_features) ==
+	      QCOW2_HDR_V2_LEN);
+static_assert(offsetof(struct qcow2_header, compression_type) ==
+	      QCOW2_HDR_V3_LEN);
+
+struct qcow2_header *qcow2_header_read(struct qcow2 *q)
+{
+	struct qcow2_header *h = qcow2_alloc_buf(512);
+	int ret;
+
+	if (!h)
+		return ERR_PTR(-ENOMEM);
+	ret = qcow2_file_rw(q, q->file, h, 512, 0, false);
+	if (ret) {
+		kvfree(h);
+		return ERR_PTR(ret);
+	}
+	return h;
+}
+
+int qcow2_header_write(struct qcow2 *q, struct qcow2_header *h)
+{
+	int ret = qcow2_file_rw(q, q->file, h, 512, 0, true);
+
+	kvfree(h);
+	return ret;
+}
+
 /* Set the corrupt bit (incompatible feature bit 1) in a v3 header. */
 static void mark_corrupt(struct work_struct *work)
 {
 	struct qcow2 *q = container_of(work, struct qcow2, corrupt_work);
 	unsigned int noio = memalloc_noio_save();
-	u8 *hdr = qcow2_alloc_buf(512);
-	int ret = -ENOMEM;
+	struct qcow2_header *h;
+	int ret;
 
-	if (!hdr)
-		goto out;
 	/* q->lock: other header writes (refcount table growth) read-modify-write too */
 	mutex_lock(&q->lock);
-	ret = qcow2_file_rw(q, q->file, hdr, 512, 0, false);
+	h = qcow2_header_read(q);
+	ret = PTR_ERR_OR_ZERO(h);
 	if (!ret) {
-		put_unaligned_be64(get_unaligned_be64(hdr + 72) |
-				   QCOW2_INCOMPAT_CORRUPT, hdr + 72);
-		ret = qcow2_file_rw(q, q->file, hdr, 512, 0, true);
+		h->incompatible_features |= cpu_to_be64(QCOW2_INCOMPAT_CORRUPT);
+		ret = qcow2_header_write(q, h);
 	}
 	mutex_unlock(&q->lock);
 	if (!ret)
 		ret = vfs_fsync(q->file, 0);
-	kvfree(hdr);
-out:
 	if (ret)
 		pr_err("%s: %s: cannot set the corrupt bit: %d\n", DM_MSG_PREFIX,
 		       q->path, ret);
@@ -266,13 +295,14 @@ static int parse_extensions(struct qcow2 *q, u8 *hdr, char **error)
 	return 0;
 }
 
-static int check_v3_fields(struct qcow2 *q, u8 *hdr, char **error)
+static int check_v3_fields(struct qcow2 *q, const struct qcow2_header *h,
+			   char **error)
 {
-	q->incompat = get_unaligned_be64(hdr + 72);
-	q->compat = get_unaligned_be64(hdr + 80);
-	q->autoclear = get_unaligned_be64(hdr + 88);
-	q->refcount_order = get_unaligned_be32(hdr + 96);
-	q->header_length = get_unaligned_be32(hdr + 100);
+	q->incompat = be64_to_cpu(h->incompatible_features);
+	q->compat = be64_to_cpu(h->compatible_features);
+	q->autoclear = be64_to_cpu(h->autoclear_features);
+	q->refcount_order = be32_to_cpu(h->refcount_order);
+	q->header_length = be32_to_cpu(h->header_length);
 
 	if (q->header_length < QCOW2_HDR_V3_LEN ||
 	    q->header_length > q->cluster_size || q->header_length % 8) {
@@ -294,7 +324,7 @@ static int check_v3_fields(struct qcow2 *q, u8 *hdr, char **error)
 	q->ext_data = q->incompat & QCOW2_INCOMPAT_DATA_FILE;
 	q->data_raw = q->ext_data && (q->autoclear & QCOW2_AUTOCLEAR_DATA_RAW);
 	if (q->header_length > QCOW2_HDR_V3_LEN)
-		q->compression_type = hdr[104];
+		q->compression_type = h->compression_type;
 	if (q->compression_type > QCOW2_COMPR_ZSTD ||
 	    !!q->compression_type != !!(q->incompat & QCOW2_INCOMPAT_COMPR)) {
 		*error = "unknown or inconsistent compression type";
@@ -312,36 +342,37 @@ static int check_v3_fields(struct qcow2 *q, u8 *hdr, char **error)
 	return 0;
 }
 
-static int parse_header(struct qcow2 *q, u8 *hdr, u64 fsize, char **error)
+static int parse_header(struct qcow2 *q, const struct qcow2_header *h,
+			u64 fsize, char **error)
 {
 	u32 crypt;
 	int ret;
 
-	if (get_unaligned_be32(hdr) != QCOW2_MAGIC) {
+	if (be32_to_cpu(h->magic) != QCOW2_MAGIC) {
 		*error = "bad magic, not a qcow2 image";
 		return -EINVAL;
 	}
-	q->version = get_unaligned_be32(hdr + 4);
+	q->version = be32_to_cpu(h->version);
 	if (q->version != 2 && q->version != 3) {
 		*error = "unsupported version (only 2 and 3)";
 		return -EOPNOTSUPP;
 	}
-	q->cluster_bits = get_unaligned_be32(hdr + 20);
+	q->cluster_bits = be32_to_cpu(h->cluster_bits);
 	if (q->cluster_bits < 9 || q->cluster_bits > 21) {
 		*error = "cluster_bits outside 9..21";
 		return -EINVAL;
 	}
 	q->cluster_size = 1U << q->cluster_bits;
-	q->backing_name_offset = get_unaligned_be64(hdr + 8);
-	q->backing_name_len = get_unaligned_be32(hdr + 16);
-	q->size = get_unaligned_be64(hdr + 24);
-	crypt = get_unaligned_be32(hdr + 32);
-	q->l1_size = get_unaligned_be32(hdr + 36);
-	q->l1_offset = get_unaligned_be64(hdr + 40);
-	q->rt_offset = get_unaligned_be64(hdr + 48);
-	q->rt_clusters = get_unaligned_be32(hdr + 56);
-	q->nb_snapshots = get_unaligned_be32(hdr + 60);
-	q->snapshots_offset = get_unaligned_be64(hdr + 64);
+	q->backing_name_offset = be64_to_cpu(h->backing_file_offset);
+	q->backing_name_len = be32_to_cpu(h->backing_file_size);
+	q->size = be64_to_cpu(h->size);
+	crypt = be32_to_cpu(h->crypt_method);
+	q->l1_size = be32_to_cpu(h->l1_size);
+	q->l1_offset = be64_to_cpu(h->l1_table_offset);
+	q->rt_offset = be64_to_cpu(h->refcount_table_offset);
+	q->rt_clusters = be32_to_cpu(h->refcount_table_clusters);
+	q->nb_snapshots = be32_to_cpu(h->nb_snapshots);
+	q->snapshots_offset = be64_to_cpu(h->snapshots_offset);
 	q->refcount_order = 4;
 	q->header_length = QCOW2_HDR_V2_LEN;
 
@@ -350,7 +381,7 @@ static int parse_header(struct qcow2 *q, u8 *hdr, u64 fsize, char **error)
 		return -EOPNOTSUPP;
 	}
 	if (q->version == 3) {
-		ret = check_v3_fields(q, hdr, error);
+		ret = check_v3_fields(q, h, error);
 		if (ret)
 			return ret;
 	}
@@ -575,6 +606,7 @@ int qcow2_open_image(struct qcow2 *q, const char *path,
 		     const char *data_path, bool ro, char **error)
 {
 	u64 fsize;
+	struct qcow2_header *h;
 	u8 *hdr;
 	int ret;
 
@@ -626,13 +658,11 @@ int qcow2_open_image(struct qcow2 *q, const char *path,
 		*error = "image file too short for a header";
 		return -EINVAL;
 	}
-	hdr = qcow2_alloc_buf(512);
-	if (!hdr)
-		return -ENOMEM;
-	ret = qcow2_file_rw(q, q->file, hdr, 512, 0, false);
-	if (!ret)
-		ret = parse_header(q, hdr, fsize, error);
-	kvfree(hdr);
+	h = qcow2_header_read(q);
+	if (IS_ERR(h))
+		return PTR_ERR(h);
+	ret = parse_header(q, h, fsize, error);
+	kvfree(h);
 	if (ret)
 		return ret;
 
@@ -730,7 +760,7 @@ int qcow2_update_header_for_write(struct qcow2 *q)
 {
 	u64 keep = (q->has_bitmaps ? QCOW2_AUTOCLEAR_BITMAPS : 0) |
 		   (q->data_raw ? QCOW2_AUTOCLEAR_DATA_RAW : 0);
-	u8 *hdr;
+	struct qcow2_header *h;
 	int ret;
 
 	if (q->version < 3 || q->header_updated)
@@ -741,16 +771,12 @@ int qcow2_update_header_for_write(struct qcow2 *q)
 			return ret;
 	}
 	if (q->autoclear & ~keep) {
-		hdr = qcow2_alloc_buf(512);
-		if (!hdr)
-			return -ENOMEM;
-		ret = qcow2_file_rw(q, q->file, hdr, 512, 0, false);
-		if (!ret) {
-			q->autoclear &= keep;
-			put_unaligned_be64(q->autoclear, hdr + 88);
-			ret = qcow2_file_rw(q, q->file, hdr, 512, 0, true);
-		}
-		kvfree(hdr);
+		h = qcow2_header_read(q);
+		if (IS_ERR(h))
+			return PTR_ERR(h);
+		q->autoclear &= keep;
+		h->autoclear_features = cpu_to_be64(q->autoclear);
+		ret = qcow2_header_write(q, h);
 		if (ret)
 			return ret;
 	}

@@ -477,18 +477,14 @@ static int share_active(struct qcow2 *q)
 /* Point the header at a new snapshot table: one sector write, fsync. */
 static int write_snap_header(struct qcow2 *q, u32 nb, u64 off)
 {
-	u8 *hdr = qcow2_alloc_buf(512);
+	struct qcow2_header *h = qcow2_header_read(q);
 	int ret;
 
-	if (!hdr)
-		return -ENOMEM;
-	ret = qcow2_file_rw(q, q->file, hdr, 512, 0, false);
-	if (!ret) {
-		put_unaligned_be32(nb, hdr + 60);
-		put_unaligned_be64(off, hdr + 64);
-		ret = qcow2_file_rw(q, q->file, hdr, 512, 0, true);
-	}
-	kvfree(hdr);
+	if (IS_ERR(h))
+		return PTR_ERR(h);
+	h->nb_snapshots = cpu_to_be32(nb);
+	h->snapshots_offset = cpu_to_be64(off);
+	ret = qcow2_header_write(q, h);
 	if (!ret)
 		ret = vfs_fsync(q->file, 0);
 	return ret;

@@ -28,6 +28,32 @@
 #define QCOW2_HDR_V2_LEN	72
 #define QCOW2_HDR_V3_LEN	104
 
+/* The image header as stored (big-endian), in the first sector. */
+struct qcow2_header {
+	__be32 magic;
+	__be32 version;
+	__be64 backing_file_offset;
+	__be32 backing_file_size;
+	__be32 cluster_bits;
+	__be64 size;			/* guest bytes */
+	__be32 crypt_method;
+	__be32 l1_size;			/* entries */
+	__be64 l1_table_offset;
+	__be64 refcount_table_offset;
+	__be32 refcount_table_clusters;
+	__be32 nb_snapshots;
+	__be64 snapshots_offset;
+	/* version 3 */
+	__be64 incompatible_features;
+	__be64 compatible_features;
+	__be64 autoclear_features;
+	__be32 refcount_order;
+	__be32 header_length;
+	/* when header_length > 104 */
+	u8 compression_type;
+	u8 padding[7];
+} __packed;
+
 #define QCOW2_INCOMPAT_DIRTY	(1ULL << 0)
 #define QCOW2_INCOMPAT_CORRUPT	(1ULL << 1)
 #define QCOW2_INCOMPAT_DATA_FILE (1ULL << 2)
@@ -353,6 +379,8 @@ int qcow2_open_image(struct qcow2 *q, const char *path,
 void qcow2_close_image(struct qcow2 *q);
 void qcow2_set_cache_size(struct qcow2 *q, u64 bytes);
 int qcow2_update_header_for_write(struct qcow2 *q);
+struct qcow2_header *qcow2_header_read(struct qcow2 *q);
+int qcow2_header_write(struct qcow2 *q, struct qcow2_header *h);
 struct qcow2_kiter {
 	struct iov_iter it;
 	struct bio_vec *bv;
