@@ -45,6 +45,12 @@ static void usage(FILE *f)
 		"chain and may be deleted. The device pauses once, briefly, for the\n"
 		"writes made while the bulk of the data was being copied.\n"
 		"\n"
+		"SIGINT, SIGTERM or SIGHUP while the data is copied stop the copy\n"
+		"and leave the device running on a temporary overlay over the top\n"
+		"image (same content; run merge again); during the pause they take\n"
+		"effect once the device runs again. With a terminal on stderr the\n"
+		"copy shows its progress.\n"
+		"\n"
 		"Refused for read-only devices, devices without a backing file, a\n"
 		"top image with extended L2 entries or an external data file, and a\n"
 		"qcow2 backing file with larger clusters than the top image.\n"
@@ -107,7 +113,9 @@ static double now(void)
 static int phase1(const char *name, const char *tmp, struct live_table *lt,
 		  bool quiet)
 {
-	char *commit[] = { "qemu-img", "commit", "-q", "-d", lt->image, NULL };
+	bool progress = !quiet && isatty(STDERR_FILENO);
+	char *commit[] = { "qemu-img", "commit", progress ? "-p" : "-q", "-d",
+			   lt->image, NULL };
 	int r;
 
 	if (live_create_overlay(tmp, lt))
@@ -122,6 +130,8 @@ static int phase1(const char *name, const char *tmp, struct live_table *lt,
 	/* qemu-img takes its own locks: ours would conflict */
 	holder_stop(name);
 	r = qemu_img("commit", commit);
+	if (live_stop)
+		r = err("merge: stopped by signal %d", (int)live_stop);
 	/* phase 2 drops TOP from TMP's chain: BASE must hold it durably */
 	if (!r)
 		r = sync_path(lt->backing);
@@ -142,21 +152,30 @@ static int phase2(const char *name, const char *tmp,
 			   (char *)tmp, NULL };
 	char *commit[] = { "qemu-img", "commit", "-q", "-d", (char *)tmp, NULL };
 	struct live_table back = *lt;
+	sigset_t old;
+	int r = 0;
 
-	if (live_dm("suspend", name, NULL))
-		return err("merge: %s: suspend failed", name);
+	/* a stop now waits for the end of the pause (the commit is short) */
+	live_stops_block(&old);
+	if (live_dm("suspend", name, NULL)) {
+		r = err("merge: %s: suspend failed", name);
+		goto unblock;
+	}
 	holder_stop(name);
 	if (qemu_img("rebase", rebase) || sync_path(tmp) ||
 	    qemu_img("commit", commit) || sync_path(lt->backing) ||
 	    live_load(name, lt->backing, NULL, lt->cache_mb)) {
 		snprintf(back.image, sizeof(back.image), "%s", tmp);
 		live_rollback(name, &back);
-		return err("merge: %s runs on %s, content unchanged", name, tmp);
+		r = err("merge: %s runs on %s, content unchanged", name, tmp);
+		goto unblock;
 	}
 	if (live_dm("resume", name, NULL))
-		return err("merge: %s: resume failed: run 'dmsetup resume %s'",
-			   name, name);
-	return 0;
+		r = err("merge: %s: resume failed: run 'dmsetup resume %s'",
+			name, name);
+unblock:
+	live_stops_unblock(&old);
+	return r;
 }
 
 int live_merge(const char *name, bool quiet)
@@ -206,5 +225,6 @@ int cmd_merge(int argc, char **argv)
 		return err("merge: expected exactly one NAME (try --help)"), 2;
 	if (!valid_dm_name(argv[1]))
 		return err("merge: invalid device name '%s'", argv[1]), 2;
+	live_catch_stops();
 	return live_merge(argv[1], false) ? 1 : 0;
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,47 @@ int live_get(const char *name, struct live_table *lt)
 }
 
 /* Run argv[0] from PATH, wait for it; its exit status, -1 if it did not run. */
+/* the child live_run() waits for, to pass a stop signal on to */
+static volatile pid_t live_child;
+volatile sig_atomic_t live_stop;
+
+static void on_stop(int sig)
+{
+	pid_t child = live_child;
+
+	live_stop = sig;
+	if (child > 0)
+		kill(child, sig);
+}
+
+void live_catch_stops(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+void live_stops_block(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, old);
+}
+
+void live_stops_unblock(const sigset_t *old)
+{
+	sigprocmask(SIG_SETMASK, old, NULL);
+}
+
 int live_run(char *const argv[])
 {
 	pid_t pid;
@@ -93,9 +135,16 @@ int live_run(char *const argv[])
 		errno = r;
 		return err_errno("cannot run %s", argv[0]);
 	}
+	live_child = pid;
+	/* a stop that came just before the child existed */
+	if (live_stop)
+		kill(pid, live_stop);
 	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
+		if (errno != EINTR) {
+			live_child = 0;
 			return err_errno("waitpid %s", argv[0]);
+		}
+	live_child = 0;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -206,17 +255,26 @@ int live_rollback(const char *name, const struct live_table *lt)
 int live_switch(const char *name, const char *newp,
 		const struct live_table *lt)
 {
-	if (live_dm("suspend", name, NULL))
-		return err("%s: suspend failed", name);
+	sigset_t old;
+	int r = 0;
+
+	live_stops_block(&old);
+	if (live_dm("suspend", name, NULL)) {
+		r = err("%s: suspend failed", name);
+		goto unblock;
+	}
 	holder_stop(name);
 	if (live_load(name, newp, lt->image, lt->cache_mb)) {
 		live_rollback(name, lt);
-		return -1;
+		r = -1;
+		goto unblock;
 	}
 	if (live_dm("resume", name, NULL))
-		return err("%s: resume failed after the reload: the device is suspended with %s loaded; run 'dmsetup resume %s'",
-			   name, newp, name);
-	return 0;
+		r = err("%s: resume failed after the reload: the device is suspended with %s loaded; run 'dmsetup resume %s'",
+			name, newp, name);
+unblock:
+	live_stops_unblock(&old);
+	return r;
 }
 
 /*

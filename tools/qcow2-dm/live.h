@@ -8,6 +8,7 @@
 #define QCOW2_DM_LIVE_H
 
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -33,8 +34,23 @@ int live_parse(const char *name, char *table, struct live_table *lt);
 /* The table of device @name, parsed. */
 int live_get(const char *name, struct live_table *lt);
 
-/* Run argv[0] from PATH and wait: its exit status, -1 if it did not run. */
+/*
+ * Run argv[0] from PATH and wait: its exit status, -1 if it did not run.
+ * Once live_catch_stops() ran, a SIGINT, SIGTERM or SIGHUP is recorded in
+ * live_stop and passed on to the child (a qemu-img copy ends early), and
+ * the caller decides how to stop on a consistent chain.
+ */
 int live_run(char *const argv[]);
+extern volatile sig_atomic_t live_stop;
+void live_catch_stops(void);
+
+/*
+ * Hold SIGINT, SIGTERM and SIGHUP while a device is suspended: dying there
+ * would leave every user of the device stuck. Children started meanwhile
+ * inherit the mask and finish; the signal arrives at the unblock.
+ */
+void live_stops_block(sigset_t *old);
+void live_stops_unblock(const sigset_t *old);
 
 /* qemu-img create NEW as an overlay of @lt's image (which is not opened). */
 int live_create_overlay(const char *newp, const struct live_table *lt);
