@@ -1085,12 +1085,29 @@ static struct target_type qcow2_target = {
 
 static int __init dm_qcow2_init(void)
 {
-	return dm_register_target(&qcow2_target);
+	int ret;
+
+	/*
+	 * Its own cache rather than kmalloc: /sys/kernel/slab shows what
+	 * deferred frees hold, and failslab can target exactly it.
+	 */
+	qcow2_deferred_cache = KMEM_CACHE(qcow2_deferred, 0);
+	if (!qcow2_deferred_cache)
+		return -ENOMEM;
+	ret = dm_register_target(&qcow2_target);
+	if (ret)
+		goto destroy_cache;
+	return 0;
+
+destroy_cache:
+	kmem_cache_destroy(qcow2_deferred_cache);
+	return ret;
 }
 
 static void __exit dm_qcow2_exit(void)
 {
 	dm_unregister_target(&qcow2_target);
+	kmem_cache_destroy(qcow2_deferred_cache);
 }
 
 module_init(dm_qcow2_init);

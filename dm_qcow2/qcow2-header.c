@@ -637,8 +637,8 @@ int qcow2_open_image(struct qcow2 *q, const char *path,
 	if (!q->path)
 		return -ENOMEM;
 	if (!ro) {
-		q->deferred_pool = mempool_create_kmalloc_pool(QCOW2_DEFERRED_RESERVE,
-							       sizeof(struct qcow2_deferred));
+		q->deferred_pool = mempool_create_slab_pool(QCOW2_DEFERRED_RESERVE,
+							    qcow2_deferred_cache);
 		if (!q->deferred_pool)
 			return -ENOMEM;
 	}

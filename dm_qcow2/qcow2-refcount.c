@@ -284,6 +284,8 @@ found:
 	return 0;
 }
 
+struct kmem_cache *qcow2_deferred_cache;
+
 /* Under q->lock: can @d grow by [offset, offset + len)? */
 static bool deferred_merge(struct qcow2_deferred *d, u64 offset, u64 len,
 			   bool punch)

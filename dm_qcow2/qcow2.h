@@ -145,6 +145,9 @@ struct qcow2_deferred {
 #define QCOW2_DEFERRED_MAX	512
 #define QCOW2_DEFERRED_RESERVE	(QCOW2_DEFERRED_MAX + 128)
 
+/* the slab cache of struct qcow2_deferred, for every image's mempool */
+extern struct kmem_cache *qcow2_deferred_cache;
+
 /* A persistent dirty bitmap tracked in memory (qcow2-bitmap.c). */
 struct qcow2_bitmap {
 	u32 dir_off;		/* its entry in q->bm_dir */
