@@ -700,8 +700,18 @@ static int flush_unlocked(struct qcow2 *q)
 	return ret;
 }
 
+/*
+ * A flush request covers the writes that completed before it was
+ * submitted. Their table updates were made under q->lock before they
+ * completed, so any flush sequence that begins after this request read
+ * flush_started copies the tables (under q->lock) with those updates in:
+ * once one such sequence succeeded, the request is done. Requests that
+ * queue behind a running flush thus share the next one instead of each
+ * running its own.
+ */
 int qcow2_flush(struct qcow2 *q)
 {
+	u64 seen, seq;
 	int ret;
 
 	if (q->ro)
@@ -709,9 +719,18 @@ int qcow2_flush(struct qcow2 *q)
 	ret = qcow2_wb_error(q);
 	if (ret)
 		return ret;
+	smp_mb();	/* the writes' completion before the read of the count */
+	seen = atomic64_read(&q->flush_started);
 	mutex_lock(&q->flush_lock);
+	if (q->flush_done > seen && !q->flush_done_ret) {
+		mutex_unlock(&q->flush_lock);
+		return 0;
+	}
+	seq = atomic64_inc_return(&q->flush_started);
 	mutex_lock(&q->lock);
 	ret = flush_unlocked(q);
+	q->flush_done = seq;
+	q->flush_done_ret = ret;
 	mutex_unlock(&q->flush_lock);
 	return ret;
 }

@@ -628,6 +628,7 @@ int qcow2_open_image(struct qcow2 *q, const char *path,
 	atomic64_set(&q->hits, 0);
 	atomic64_set(&q->misses, 0);
 	atomic64_set(&q->flushes, 0);
+	atomic64_set(&q->flush_started, 0);
 	atomic64_set(&q->locked_flushes, 0);
 	atomic64_set(&q->errors, 0);
 	qcow2_cache_init(&q->l2c, 0, true);

@@ -304,6 +304,15 @@ struct qcow2 {
 	 * writes in flight to one table could land in either order.
 	 */
 	struct mutex flush_lock;
+	/*
+	 * Flush requests that queue on flush_lock behind a running flush
+	 * share the next one (qcow2_flush): flush_started counts flush
+	 * sequences begun; flush_done is the number of the last one that
+	 * ended and flush_done_ret its result (both under flush_lock).
+	 */
+	atomic64_t flush_started;
+	u64 flush_done;
+	int flush_done_ret;
 	u64 meta_gen, l1_gen, rt_gen;
 	bool flush_writing;
 	wait_queue_head_t flush_wq;
