@@ -339,6 +339,9 @@ static int sync_data_and_file(struct qcow2 *q)
 	return ret ?: sync_file(q);
 }
 
+struct flush_set;
+static int write_back(struct qcow2 *q, struct flush_set *fs);
+
 /*
  * The flush sequence. Each step only makes durable what points at things
  * an earlier step (and its fsync) made durable:
@@ -361,35 +364,7 @@ int qcow2_flush_meta(struct qcow2 *q)
 	atomic64_inc(&q->flushes);
 	atomic64_inc(&q->locked_flushes);
 	wait_flush_writes(q);
-	ret = qcow2_cache_write_dirty(q, &q->rbc);
-	if (!ret)
-		ret = sync_data_and_file(q);
-	if (!ret && q->rt_dirty) {
-		ret = write_u64_table(q, q->rt, q->rt_entries, q->rt_offset);
-		if (!ret)
-			ret = sync_file(q);
-		if (!ret && q->rt_moved) {
-			ret = write_rt_header(q);
-			if (!ret)
-				ret = sync_file(q);
-			if (!ret)
-				q->rt_moved = false;
-		}
-		if (!ret)
-			q->rt_dirty = false;
-	}
-	if (!ret && qcow2_cache_has_dirty(&q->l2c)) {
-		ret = qcow2_cache_write_dirty(q, &q->l2c);
-		if (!ret)
-			ret = sync_file(q);
-	}
-	if (!ret && q->l1_dirty) {
-		ret = write_u64_table(q, q->l1, q->l1_size, q->l1_offset);
-		if (!ret)
-			ret = sync_file(q);
-		if (!ret)
-			q->l1_dirty = false;
-	}
+	ret = write_back(q, NULL);
 	if (!ret && !list_empty(&q->deferred)) {
 		/* no write still in flight to a cluster about to be freed */
 		qcow2_wait_data_io(q);
@@ -404,9 +379,9 @@ int qcow2_flush_meta(struct qcow2 *q)
 
 /*
  * A flush request without q->lock held across its I/O: the same sequence
- * as qcow2_flush_meta(), written from copies of the dirty tables (and of
- * the refcount and L1 tables) taken at one instant under the lock. At that instant the
- * copies are consistent: an allocation updates the refcount before the L2
+ * (write_back()) as qcow2_flush_meta(), written from copies of the dirty
+ * tables (and of the refcount and L1 tables) taken at one instant under
+ * the lock. At that instant the copies are consistent: an allocation updates the refcount before the L2
  * entry, both under the lock, and an L2 entry names new data only once
  * that data's write has completed, so the first fsync, issued after the
  * copies were taken, makes that data durable. A table is marked clean
@@ -560,29 +535,79 @@ static int write_copies(struct qcow2 *q, struct list_head *copies)
 	return 0;
 }
 
-/* Without q->lock: steps 1 to 4 of qcow2_flush_meta(), from copies. */
-static int flush_write_all(struct qcow2 *q, struct flush_set *fs)
+/* Step 2: the refcount table (and the header, if the table moved). */
+static int write_back_rt(struct qcow2 *q, struct flush_set *fs)
 {
 	int ret;
 
-	ret = write_copies(q, &fs->rb);
+	if (fs) {
+		if (!fs->rt)
+			return 0;
+		ret = write_u64_table(q, fs->rt, fs->rt_entries, fs->rt_offset);
+		return ret ? ret : sync_file(q);
+	}
+	if (!q->rt_dirty)
+		return 0;
+	ret = write_u64_table(q, q->rt, q->rt_entries, q->rt_offset);
+	if (!ret)
+		ret = sync_file(q);
+	if (!ret && q->rt_moved) {
+		ret = write_rt_header(q);
+		if (!ret)
+			ret = sync_file(q);
+		if (!ret)
+			q->rt_moved = false;
+	}
+	if (!ret)
+		q->rt_dirty = false;
+	return ret;
+}
+
+/* Step 3: the L2 tables. */
+static int write_back_l2(struct qcow2 *q, struct flush_set *fs)
+{
+	int ret;
+
+	if (fs ? list_empty(&fs->l2) : !qcow2_cache_has_dirty(&q->l2c))
+		return 0;
+	ret = fs ? write_copies(q, &fs->l2) : qcow2_cache_write_dirty(q, &q->l2c);
+	return ret ? ret : sync_file(q);
+}
+
+/* Step 4: the L1 table. */
+static int write_back_l1(struct qcow2 *q, struct flush_set *fs)
+{
+	int ret;
+
+	if (fs ? !fs->l1 : !q->l1_dirty)
+		return 0;
+	ret = write_u64_table(q, fs ? fs->l1 : q->l1, q->l1_size, q->l1_offset);
+	if (!ret)
+		ret = sync_file(q);
+	if (!ret && !fs)
+		q->l1_dirty = false;
+	return ret;
+}
+
+/*
+ * Steps 1 to 4 of the flush sequence, the one place that orders them:
+ * from the live tables, holding q->lock, when @fs is NULL (each is clean
+ * once written); from the copies in @fs without q->lock otherwise (the
+ * caller cleans what did not change since).
+ */
+static int write_back(struct qcow2 *q, struct flush_set *fs)
+{
+	int ret;
+
+	ret = fs ? write_copies(q, &fs->rb) : qcow2_cache_write_dirty(q, &q->rbc);
 	if (!ret)
 		ret = sync_data_and_file(q);
-	if (!ret && fs->rt) {
-		ret = write_u64_table(q, fs->rt, fs->rt_entries, fs->rt_offset);
-		if (!ret)
-			ret = sync_file(q);
-	}
-	if (!ret && !list_empty(&fs->l2)) {
-		ret = write_copies(q, &fs->l2);
-		if (!ret)
-			ret = sync_file(q);
-	}
-	if (!ret && fs->l1) {
-		ret = write_u64_table(q, fs->l1, q->l1_size, q->l1_offset);
-		if (!ret)
-			ret = sync_file(q);
-	}
+	if (!ret)
+		ret = write_back_rt(q, fs);
+	if (!ret)
+		ret = write_back_l2(q, fs);
+	if (!ret)
+		ret = write_back_l1(q, fs);
 	return ret;
 }
 
@@ -611,7 +636,7 @@ static int flush_write_unlocked(struct qcow2 *q, struct flush_set *fs)
 
 	WRITE_ONCE(q->flush_writing, true);
 	mutex_unlock(&q->lock);
-	ret = flush_write_all(q, fs);
+	ret = write_back(q, fs);
 	WRITE_ONCE(q->flush_writing, false);
 	wake_up_all(&q->flush_wq);
 	mutex_lock(&q->lock);
