@@ -50,9 +50,12 @@ CTXT_DEFINITION = (
 class Point:
     """One fio workload."""
 
-    def __init__(self, rw, bs, iodepth, jobs):
+    def __init__(self, rw, bs, iodepth, jobs, fsync=0):
         self.rw, self.bs, self.iodepth, self.jobs = rw, bs, iodepth, jobs
+        self.fsync = fsync      # a flush every N writes of each job
         self.id = "%s-%s-d%d-j%d" % (rw, bs, iodepth, jobs)
+        if fsync:
+            self.id += "-fsync%d" % fsync
 
     @property
     def writes(self):
@@ -68,7 +71,8 @@ class Point:
 
     def as_dict(self):
         return {"id": self.id, "rw": self.rw, "bs": self.bs,
-                "iodepth": self.iodepth, "jobs": self.jobs}
+                "iodepth": self.iodepth, "jobs": self.jobs,
+                "fsync": self.fsync}
 
 
 def make_points(depths, jobs_list, seq_depth):
@@ -85,8 +89,10 @@ def make_points(depths, jobs_list, seq_depth):
 POINT_SETS = {
     # 4 KiB random at depth 1 and 128 with 1 job, depth 128 with 2 jobs,
     # and 64 KiB sequential: what a full run on a 2-core TCG host affords.
+    # and a flush-heavy one: 2 jobs at depth 16, a flush every 32 writes.
     "default": lambda: [p for p in make_points([1, 128], [1, 2], 16)
-                        if not (p.jobs == 2 and p.iodepth == 1)],
+                        if not (p.jobs == 2 and p.iodepth == 1)] +
+    [Point("randwrite", "4k", 16, 2, fsync=32)],
     # every combination of depth {1,128} x jobs {1,2}
     "all": lambda: make_points([1, 128], [1, 2], 16),
     "quick": lambda: [Point("randread", "4k", 128, 1),
@@ -662,6 +668,8 @@ def fio_jobfile(cfg, points, args):
         lines += ["", "[p%d]" % i, "stonewall", "rw=%s" % p.rw,
                   "bs=%s" % p.bs, "iodepth=%d" % p.iodepth,
                   "numjobs=%d" % p.jobs]
+        if p.fsync:
+            lines.append("fsync=%d" % p.fsync)
         for k, v in cfg.fio_opts(p).items():
             lines.append("%s=%s" % (k, v))
     return "\n".join(lines) + "\n"
@@ -1070,8 +1078,9 @@ def point_title(p):
             "write": "64 KiB sequential write"}.get(p["rw"], p["rw"])
     if p["bs"] != "4k" and p["rw"].startswith("rand"):
         kind = "%s random %s" % (p["bs"], p["rw"][4:])
-    return "%s, iodepth %d, %d job%s" % (kind, p["iodepth"], p["jobs"],
-                                          "s" if p["jobs"] > 1 else "")
+    return "%s, iodepth %d, %d job%s%s" % (
+        kind, p["iodepth"], p["jobs"], "s" if p["jobs"] > 1 else "",
+        ", a flush every %d writes" % p["fsync"] if p.get("fsync") else "")
 
 
 def host_load_words(meta):
