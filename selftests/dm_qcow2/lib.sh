@@ -158,13 +158,33 @@ EOF
 }
 
 # dq_writer: the pattern onto $DEV block by block, each acknowledged
-# before the next
+# before the next; $WORK/writer.pos holds the last block acknowledged. A
+# short pause after each keeps it going through a live operation even on
+# a fast host (256 blocks: 5 s at least).
 dq_writer() {
 	local i
+	echo -1 > "$WORK/writer.pos"
 	for i in $(seq 0 $((NBLK - 1))); do
 		dd if="$pat" of="$DEV" bs="$BLK" skip="$i" seek="$i" count=1 \
 			oflag=direct conv=notrunc status=none || return 1
+		echo "$i" > "$WORK/writer.pos"
+		sleep 0.02
 	done
+}
+
+# dq_live CMD...: run CMD, a live operation, and fail unless the writer
+# (dq_writer, or a test's own that keeps $WORK/writer.pos) acknowledged at
+# least one block while it ran: the operation ran live, not after the
+# writes ended
+dq_live() {
+	local p0 p1 rc
+	p0=$(cat "$WORK/writer.pos" 2>/dev/null || echo -1)
+	"$@"
+	rc=$?
+	p1=$(cat "$WORK/writer.pos" 2>/dev/null || echo -1)
+	echo "writer: block $p0 acknowledged before, block $p1 after ($((p1 - p0)) during)"
+	[ $rc = 0 ] || return $rc
+	[ "$p1" -gt "$p0" ] || { echo "no write acknowledged during '$*'"; return 1; }
 }
 
 # dq_prefix_of_pattern RAW WHAT: the first NBLK blocks of the raw file RAW

@@ -38,7 +38,7 @@ dq_attach "$disk" "$dname" || ktap_print "attach failed"
 dq_writer > "$WORK/writer.log" 2>&1 &
 wpid=$!
 sleep 1
-dq_step "backup while a writer runs" qcow2-dm backup "$dname" "$WORK/b1.qcow2"
+dq_step "backup while a writer runs" dq_live qcow2-dm backup "$dname" "$WORK/b1.qcow2"
 wait $wpid
 dq_step "the writer saw no error" test ! -s "$WORK/writer.log"
 dq_step "the device is back on its single image, nothing left behind" \

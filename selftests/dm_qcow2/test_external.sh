@@ -30,7 +30,7 @@ dq_writer > "$WORK/writer.log" 2>&1 &
 wpid=$!
 sleep 1
 dq_step "snapshot --external while a writer runs" \
-	qcow2-dm snapshot "$dname" --external "$over"
+	dq_live qcow2-dm snapshot "$dname" --external "$over"
 wait $wpid
 dq_step "the writer saw no error" test ! -s "$WORK/writer.log"
 dq_step "info shows the old image as backing file" \

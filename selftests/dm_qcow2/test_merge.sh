@@ -39,9 +39,12 @@ dd if="$pat" of="$ref" bs=$BLK seek=$FIRST conv=notrunc status=none
 
 writer() {
 	local i
+	echo -1 > "$WORK/writer.pos"
 	for i in $(seq 0 $((NBLK - 1))); do
 		dd if="$pat" of="$DEV" bs=$BLK skip=$i seek=$((FIRST + i)) \
 			count=1 oflag=direct conv=notrunc status=none || return 1
+		echo "$i" > "$WORK/writer.pos"
+		sleep 0.02
 	done
 }
 
@@ -51,7 +54,7 @@ dd if="$ref" of="$DEV" bs=1M skip=2 seek=2 count=4 oflag=direct \
 writer > "$WORK/writer.log" 2>&1 &
 wpid=$!
 sleep 1
-dq_step "merge while a writer runs" qcow2-dm merge "$dname"
+dq_step "merge while a writer runs" dq_live qcow2-dm merge "$dname"
 wait $wpid
 dq_step "the writer saw no error" test ! -s "$WORK/writer.log"
 dd if="$ref" of="$DEV" bs=1M skip=50 seek=50 count=1 oflag=direct \

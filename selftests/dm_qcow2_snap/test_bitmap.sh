@@ -246,11 +246,14 @@ prefix_ok() {
 	rm -f "$1.raw"
 }
 during_ok() {
-	local f wpid
+	local f wpid out
 	dq_writer > "$WORK/writer.log" 2>&1 &
 	wpid=$!
 	sleep 1
-	f=$(qcow2-backup run "$dname" "$set_dir") || { wait $wpid; return 1; }
+	out=$(dq_live qcow2-backup run "$dname" "$set_dir") ||
+		{ echo "$out"; wait $wpid; return 1; }
+	echo "$out" | tail -n +2
+	f=$(echo "$out" | head -1)
 	wait $wpid || { cat "$WORK/writer.log"; return 1; }
 	prefix_ok "$f" || return 1
 	# the writes made during that backup are in the next one
