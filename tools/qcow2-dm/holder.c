@@ -119,8 +119,12 @@ static void exec_holder(const char *name, const struct chain *c)
 	char fds[CHAIN_MAX + 1][16];
 	char *argv[CHAIN_MAX + 5];
 	const struct chain_file *f;
+	sigset_t none;
 	int i, a = 0, null;
 
+	/* started while a suspended device holds stop signals: not here */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	setsid();
 	null = open("/dev/null", O_RDWR);
 	if (null >= 0) {
@@ -268,6 +272,9 @@ int cmd_hold(int argc, char **argv)
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigprocmask(SIG_BLOCK, &block, &old);
+	/* whatever mask it inherited, the wait takes both */
+	sigdelset(&old, SIGTERM);
+	sigdelset(&old, SIGINT);
 	while (!stop)
 		sigsuspend(&old);
 	/* exiting closes the fds, which drops the OFD locks */
