@@ -71,6 +71,8 @@ attach_cycle() {
 	[ "$dev" = "/dev/mapper/$name" ] || { echo "printed '$dev'"; rc=1; }
 	[ -b "$dev" ] || { echo "$dev is not a block device"; rc=1; }
 	[ "$(blockdev --getsize64 "$dev")" = $SIZE ] || { echo "wrong size"; rc=1; }
+	out=$(dmsetup info -c --noheadings -o uuid "$name")
+	[ "$out" = "QCOW2-$name" ] || { echo "DM UUID '$out', not QCOW2-$name"; rc=1; }
 	out=$(qcow2-dm list)
 	echo "$out"
 	echo "$out" | grep -q "^$name /dev/mapper/$name $(readlink -f "$img") rw [0-9]" ||

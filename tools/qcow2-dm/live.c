@@ -311,15 +311,29 @@ void live_remove_device(const char *name)
 	dm_run(rm, NULL, 0, 0);
 }
 
+/*
+ * The DM UUID, "QCOW2-NAME" (within the kernel's 128 characters): udev,
+ * lsblk and LVM tell the project's devices by the prefix, as LVM's own
+ * carry "LVM-". Set at create, it stays across the table reloads of live
+ * operations.
+ */
+static void dm_uuid(char *uuid, size_t len, const char *name)
+{
+	snprintf(uuid, len, "QCOW2-%.122s", name);
+}
+
 int live_create_device(const char *name, const char *table, bool ro)
 {
-	char *create[] = { "dmsetup", "create", (char *)name, "--table",
-			   (char *)table, ro ? "--readonly" : NULL, NULL };
+	char uuid[129];
+	char *create[] = { "dmsetup", "create", (char *)name, "--uuid", uuid,
+			   "--table", (char *)table,
+			   ro ? "--readonly" : NULL, NULL };
 	char *mknodes[] = { "dmsetup", "mknodes", (char *)name, NULL };
 	char node[256];
 	struct stat st;
 	int kfd = kmsg_open();
 
+	dm_uuid(uuid, sizeof(uuid), name);
 	if (dm_run(create, NULL, 0, 0) != 0) {
 		err("%s: the kernel refused the table", name);
 		if (!kmsg_report(kfd, name))
