@@ -10,4 +10,4 @@
 # must serve such requests by bouncing them, and a kprobe on its bounce
 # function must count at least one before the guest's init runs. Then the
 # normal checks run on the same disk.
-exec "$(dirname "$0")/../../tools/qemu/e2e" --vhost-user --ovmf --inner-timeout 1800
+exec "$(dirname "$0")/../../tools/qemu/e2e" --vhost-user --ovmf --inner-timeout 3000
