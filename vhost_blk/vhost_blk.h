@@ -30,6 +30,8 @@
 /* Limits the device advertises (GET_CONFIG) and enforces. */
 #define VHOST_BLK_SEG_MAX	128		/* data segments per request */
 #define VHOST_BLK_SIZE_MAX	(128U << 10)	/* bytes per data segment */
+/* bytes per request (seg_max x size_max) */
+#define VHOST_BLK_REQ_MAX	(VHOST_BLK_SEG_MAX * VHOST_BLK_SIZE_MAX)
 #define VHOST_BLK_DISCARD_SEG	16		/* discard/wz segments */
 #define VHOST_BLK_DISCARD_SECTORS (1U << 22)	/* sectors per discard segment */
 #define VHOST_BLK_WZ_SECTORS	(1U << 16)	/* sectors per wz segment */

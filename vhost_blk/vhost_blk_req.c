@@ -110,6 +110,8 @@ static int parse_rw(struct vhost_blk_req *req, struct iovec *iov,
 		    unsigned int n, u64 sector)
 {
 	const struct vhost_blk_backend *be = req->be;
+	bool size_max = vhost_has_feature(&req->bvq->vq,
+					  VIRTIO_BLK_F_SIZE_MAX);
 	size_t len = iov_bytes(iov, n);
 	unsigned long off = 0;
 	unsigned int i;
@@ -118,8 +120,17 @@ static int parse_rw(struct vhost_blk_req *req, struct iovec *iov,
 		return refuse(req, VIRTIO_BLK_S_IOERR, "write to read-only");
 	if (n > VHOST_BLK_SEG_MAX)
 		return refuse(req, VIRTIO_BLK_S_IOERR, "more than seg_max");
+	/*
+	 * size_max binds only a driver that accepted VIRTIO_BLK_F_SIZE_MAX.
+	 * Others (OVMF) may put a whole request in one segment: such a
+	 * request is served up to seg_max x size_max bytes, the bound of
+	 * one request's memory (bounce pages) either way.
+	 */
+	if (!size_max && len > VHOST_BLK_REQ_MAX)
+		return refuse(req, VIRTIO_BLK_S_IOERR,
+			      "request above seg_max x size_max");
 	for (i = 0; i < n; i++) {
-		if (iov[i].iov_len > VHOST_BLK_SIZE_MAX)
+		if (size_max && iov[i].iov_len > VHOST_BLK_SIZE_MAX)
 			return refuse(req, VIRTIO_BLK_S_IOERR,
 				      "segment above size_max");
 		off |= (unsigned long)iov[i].iov_base | iov[i].iov_len;

@@ -20,6 +20,8 @@ uint64_t vblk_wanted_features(const struct vblk_opts *opts)
 		f |= BIT(VIRTIO_RING_F_INDIRECT_DESC);
 	if (!opts->no_event_idx)
 		f |= BIT(VIRTIO_RING_F_EVENT_IDX);
+	if (opts->no_size_max)
+		f &= ~BIT(VIRTIO_BLK_F_SIZE_MAX);
 	return f;
 }
 

@@ -44,6 +44,7 @@ struct vblk_opts {
 	bool readonly;			/* open the backend O_RDONLY */
 	bool no_indirect;		/* do not negotiate INDIRECT_DESC */
 	bool no_event_idx;		/* do not negotiate EVENT_IDX */
+	bool no_size_max;		/* do not negotiate SIZE_MAX (as OVMF) */
 	bool no_backend;		/* kernel: program vqs, set no backend */
 	const char *serial;		/* kernel: VHOST_BLK_SET_SERIAL */
 	const char *vhost_dev;		/* kernel: default /dev/vhost-blk */
