@@ -422,6 +422,8 @@ class DmQcow2(KernelDev):
     def image(self):
         return self.stage.alloc_img
 
+    no_inline_io = False
+
     def setup(self):
         if self.fresh:
             self.stage.new_fresh_img()
@@ -430,11 +432,32 @@ class DmQcow2(KernelDev):
         self.dev = out.strip().splitlines()[-1] if out.strip() else \
             "/dev/mapper/" + self.dmname
         wait_for(lambda: os.path.exists(self.dev), 10, self.dev)
+        if self.no_inline_io:
+            self.reload_with("no_inline_io")
+
+    def reload_with(self, arg):
+        """Add a table argument: suspend (the metadata is written back),
+        reload, resume, as qcow2-dm's live operations switch tables."""
+        t = sh(["dmsetup", "table", self.dmname]).split()
+        if len(t) == 4:
+            t.append("0")
+        t[4] = str(int(t[4]) + 1)
+        t.append(arg)
+        sh(["dmsetup", "suspend", self.dmname])
+        sh(["dmsetup", "reload", self.dmname, "--table", " ".join(t)])
+        sh(["dmsetup", "resume", self.dmname])
 
     def teardown(self):
         if getattr(self, "dev", None):
             sh(["qcow2-dm", "detach", self.dmname], check=False)
             self.dev = None
+
+
+class DmQcow2Wq(DmQcow2):
+    name = "dmq-wq"
+    desc = ("dmq-alloc with no_inline_io: every request through the "
+            "target's workers (the path before inline I/O)")
+    no_inline_io = True
 
 
 class DmQcow2Fresh(DmQcow2):
@@ -525,6 +548,16 @@ class VhostDmq(VhostRaw):
         if getattr(self, "dmq", None):
             self.dmq.teardown()
             self.dmq = None
+
+
+class VhostDmqWq(VhostDmq):
+    name = "vhost-dmq-wq"
+    desc = "vhost-dmq with no_inline_io (the path before inline I/O)"
+
+    def setup(self):
+        self.dmq = DmQcow2Wq(self.stage)
+        self.dmq.setup()
+        self.backend = self.dmq.dev
 
 
 class QsdRaw(Config):
@@ -636,8 +669,9 @@ class VudDmq(QsdRaw):
             self.dmq = None
 
 
-CONFIG_CLASSES = [HostBrd, HostLoop, DmQcow2, DmQcow2Fresh, Nbd, NbdFresh,
-                  VhostRaw, VhostDmq, VudDmq, QsdRaw, QsdQcow2]
+CONFIG_CLASSES = [HostBrd, HostLoop, DmQcow2, DmQcow2Wq, DmQcow2Fresh, Nbd,
+                  NbdFresh, VhostRaw, VhostDmq, VhostDmqWq, VudDmq, QsdRaw,
+                  QsdQcow2]
 
 
 def select(items, patterns, keys):
@@ -1005,6 +1039,9 @@ RATIOS = [
      "qsd-qcow2", 1.0),
     ("vhost-blkd+dm-qcow2 / vhost-blk+dm-qcow2", "vud-dmq", "vhost-dmq",
      None),
+    ("dm-qcow2 inline / no_inline_io", "dmq-alloc", "dmq-wq", None),
+    ("vhost-blk+dm-qcow2 inline / no_inline_io", "vhost-dmq",
+     "vhost-dmq-wq", None),
     ("vhost-blkd+dm-qcow2 / qemu-storage-daemon (qcow2)", "vud-dmq",
      "qsd-qcow2", 1.0),
 ]

@@ -4,6 +4,8 @@
  *
  * Table: 0 <sectors> qcow2 <image path> [<#opt args> <opt args>...]
  *   ro                          read-only device, image opened read-only
+ *   no_inline_io                every bio goes through the workers (see
+ *                               qcow2_unplug())
  *   cache_mb <N>                L2 + refcount cache size in MiB
  *   data_file <path>            the image's external data file
  *   queue_if_no_space <secs>    requests that meet a full host file system
@@ -13,8 +15,12 @@
  *
  * DESIGN
  *
- * Requests: map() queues every bio to an unbound workqueue; many workers
- * run at once. A bio that maps to one run of allocated host data (reads)
+ * Requests: a read or plain write submitted under a plug is held by map()
+ * for the unplug, which sends it from the submitter's context when its
+ * L2 table is cached and it needs no metadata change (qcow2_unplug(): no
+ * thread hop on the common path). Every other bio, and those the unplug
+ * cannot send, go to an unbound workqueue; many workers run at once. A
+ * bio that maps to one run of allocated host data (reads)
  * or of clusters with refcount 1 (writes) is sent to the image file as an
  * asynchronous direct kiocb on a bvec iterator built from the bio and
  * completes from ki_complete, as the loop driver does; anything else is
@@ -143,6 +149,9 @@ struct qcow2_target {
 	bool nospc_event;	/* a dm event is owed (raised by nospc_work) */
 	struct delayed_work nospc_work;
 	atomic64_t nr_nospc;	/* requests that met -ENOSPC */
+
+	bool inline_io;		/* no_inline_io not given: see qcow2_unplug() */
+	atomic64_t nr_inline;	/* bios sent from the submitter's context */
 
 	/* read-write tables only, under owners_lock (see below) */
 	struct list_head owner;
@@ -354,6 +363,7 @@ struct qcow2_args {
 	bool ro;
 	unsigned int cache_mb;
 	unsigned int nospc_secs;
+	bool no_inline_io;
 	unsigned int nb;
 	char *btype[QCOW2_MAX_BACKING];
 	char *bpath[QCOW2_MAX_BACKING];
@@ -378,6 +388,8 @@ static int qcow2_parse_args(struct dm_target *ti, unsigned int argc, char **argv
 	for (i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "ro")) {
 			a->ro = true;
+		} else if (!strcmp(argv[i], "no_inline_io")) {
+			a->no_inline_io = true;
 		} else if (!strcmp(argv[i], "cache_mb") && i + 1 < argc) {
 			if (kstrtouint(argv[++i], 10, &a->cache_mb) ||
 			    !a->cache_mb || a->cache_mb > 4096) {
@@ -492,10 +504,12 @@ static int qcow2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	bio_list_init(&qt->nospc_bios);
 	INIT_DELAYED_WORK(&qt->nospc_work, nospc_retry);
 	atomic64_set(&qt->nr_nospc, 0);
+	atomic64_set(&qt->nr_inline, 0);
 	ret = qcow2_parse_args(ti, argc, argv, a);
 	if (ret)
 		goto fail;
 	qt->nospc_secs = a->nospc_secs;
+	qt->inline_io = !a->no_inline_io;
 	if (!qcow2_table_writable(ti))
 		a->ro = true;
 	ret = -ENOMEM;
@@ -608,7 +622,8 @@ static void qcow2_aio_complete(struct kiocb *iocb, long ret)
  * need no metadata change: send them to the file asynchronously, as the
  * loop driver does, and complete the bio from the kiocb completion.
  */
-static bool try_aio(struct qcow2_io *io, struct bio *bio, u64 pos, u64 len)
+static bool try_aio(struct qcow2_io *io, struct bio *bio, u64 pos, u64 len,
+		    bool nowait)
 {
 	struct qcow2 *q = io->qt->q;
 	bool write = bio_op(bio) == REQ_OP_WRITE;
@@ -619,7 +634,7 @@ static bool try_aio(struct qcow2_io *io, struct bio *bio, u64 pos, u64 len)
 
 	if (!q->ddirect || (write && q->ro) ||
 	    (bio->bi_opf & (REQ_FUA | REQ_PREFLUSH)) ||
-	    !qcow2_map_direct(q, pos, len, write, &host, &io->epoch))
+	    !qcow2_map_direct(q, pos, len, write, nowait, &host, &io->epoch))
 		return false;
 	bio_to_iter(bio, &it, write);
 	io->len = len;
@@ -675,6 +690,19 @@ static int do_bio(struct qcow2_target *qt, struct bio *bio)
 	}
 }
 
+/* Before a write may change the image: refuse it, or mark it dirty. */
+static int write_prologue(struct qcow2 *q, u64 pos, u64 len)
+{
+	/* after a write-back error nothing may change the image */
+	int ret = qcow2_wb_error(q);
+
+	if (ret)
+		return ret;
+	/* dirty bitmaps: before the data can change (a superset is fine) */
+	qcow2_bitmaps_mark(q, pos, len);
+	return 0;
+}
+
 static void run_bio(struct qcow2_io *io, struct bio *bio)
 {
 	struct qcow2 *q = io->qt->q;
@@ -684,16 +712,13 @@ static void run_bio(struct qcow2_io *io, struct bio *bio)
 	int ret;
 
 	if (op_is_write(bio_op(bio))) {
-		/* after a write-back error nothing may change the image */
-		ret = qcow2_wb_error(q);
+		ret = write_prologue(q, pos, len);
 		if (ret)
 			goto done;
-		/* dirty bitmaps: before the data can change (a superset is fine) */
-		qcow2_bitmaps_mark(q, pos, len);
 	}
 	if ((bio_op(bio) == REQ_OP_READ || bio_op(bio) == REQ_OP_WRITE) &&
 	    len && pos < q->size && len <= q->size - pos &&
-	    try_aio(io, bio, pos, len))
+	    try_aio(io, bio, pos, len, false))
 		return;
 	ret = do_bio(io->qt, bio);
 	if (ret == -ENOSPC) {
@@ -729,6 +754,96 @@ static void queue_bio(struct qcow2_target *qt, struct bio *bio)
 	io->qt = qt;
 	INIT_WORK(&io->work, qcow2_work);
 	queue_work(qt->wq, &io->work);
+}
+
+/*
+ * Inline I/O: no hop to a worker on the common path (dm-crypt's
+ * no_read_workqueue for the same reason). A read, or a write without
+ * FUA/PREFLUSH, submitted under a plug (the vhost-blk worker's, a direct
+ * I/O syscall's, write-back's) is held in a plug callback; when its
+ * submitter finishes the plug, qcow2_unplug() sends it to the image file
+ * from the submitter's own context if it needs no metadata change and
+ * its L2 table is cached (qcow2_map_direct(), nowait). The rest go to
+ * the workers as before.
+ *
+ * Not from map() itself: map() runs inside submit_bio(), where a bio
+ * the host file system submits to read its own metadata (ext4's extent
+ * tree; even with IOCB_NOWAIT on 6.1) waits on current->bio_list until
+ * map() returns, while the file system waits for that read. An unplug
+ * from schedule() may not sleep, and one still inside a submit_bio()
+ * (a driver that plugs in its own submit path) meets the same hazard:
+ * both hand their bios to the workers.
+ */
+struct qcow2_plug {
+	struct blk_plug_cb cb;	/* first: blk_check_plugged(); data: qt */
+	struct bio_list bios;
+};
+
+static bool inline_candidate(struct qcow2_target *qt, struct bio *bio)
+{
+	struct qcow2 *q = qt->q;
+	enum req_op op = bio_op(bio);
+
+	return qt->inline_io && q->ddirect && bio->bi_iter.bi_size &&
+	       (op == REQ_OP_READ || (op == REQ_OP_WRITE && !q->ro)) &&
+	       !(bio->bi_opf & (REQ_FUA | REQ_PREFLUSH));
+}
+
+/* True when @bio was sent to the image file (or completed). */
+static bool run_inline(struct qcow2_target *qt, struct bio *bio)
+{
+	struct qcow2_io *io = dm_per_bio_data(bio, sizeof(*io));
+	struct qcow2 *q = qt->q;
+	u64 pos = (u64)dm_target_offset(qt->ti, bio->bi_iter.bi_sector) <<
+		  SECTOR_SHIFT;
+	u64 len = bio->bi_iter.bi_size;
+
+	if (pos > q->size || len > q->size - pos)
+		return false;
+	if (op_is_write(bio_op(bio)) && write_prologue(q, pos, len))
+		return false;
+	if (!try_aio(io, bio, pos, len, true))
+		return false;
+	atomic64_inc(&qt->nr_inline);
+	return true;
+}
+
+static void qcow2_unplug(struct blk_plug_cb *cb, bool from_schedule)
+{
+	struct qcow2_plug *p = container_of(cb, struct qcow2_plug, cb);
+	struct qcow2_target *qt = cb->data;
+	unsigned int noio;
+	struct bio *bio;
+
+	if (from_schedule || current->bio_list) {
+		while ((bio = bio_list_pop(&p->bios)))
+			queue_bio(qt, bio);
+		kfree(p);
+		return;
+	}
+	/* as the workers allocate: see qcow2_work() */
+	noio = memalloc_noio_save();
+	while ((bio = bio_list_pop(&p->bios)))
+		if (!run_inline(qt, bio))
+			queue_bio(qt, bio);
+	memalloc_noio_restore(noio);
+	kfree(p);
+}
+
+/* map(): hold @bio for qcow2_unplug() when it may go inline. */
+static bool hold_for_unplug(struct qcow2_target *qt, struct bio *bio)
+{
+	struct blk_plug_cb *cb;
+	struct qcow2_plug *p;
+
+	if (!inline_candidate(qt, bio))
+		return false;
+	cb = blk_check_plugged(qcow2_unplug, qt, sizeof(*p));
+	if (!cb)
+		return false;	/* no plug, or no memory for the callback */
+	p = container_of(cb, struct qcow2_plug, cb);
+	bio_list_add(&p->bios, bio);
+	return true;
 }
 
 /*
@@ -840,7 +955,9 @@ static int qcow2_map(struct dm_target *ti, struct bio *bio)
 	if (unlikely(!percpu_ref_tryget_live(&qt->gate)) &&
 	    gate_park(qt, bio))
 		return DM_MAPIO_SUBMITTED;
-	queue_bio(qt, bio);
+	io->qt = qt;
+	if (!hold_for_unplug(qt, bio))
+		queue_bio(qt, bio);
 	return DM_MAPIO_SUBMITTED;
 }
 
@@ -929,7 +1046,7 @@ static void qcow2_status(struct dm_target *ti, status_type_t type,
 		free = q->nr_free;
 		deferred = q->nr_deferred;
 		mutex_unlock(&q->lock);
-		DMEMIT("version %u cluster_size %u allocated %llu free %llu cache_hits %lld cache_misses %lld errors %lld flushes %lld locked_flushes %lld deferred_frees %u write_error %d no_space %lld no_space_queued %u %s",
+		DMEMIT("version %u cluster_size %u allocated %llu free %llu cache_hits %lld cache_misses %lld errors %lld flushes %lld locked_flushes %lld deferred_frees %u write_error %d no_space %lld no_space_queued %u inline_ios %lld %s",
 		       q->version, q->cluster_size, alloc, free,
 		       (long long)atomic64_read(&q->hits),
 		       (long long)atomic64_read(&q->misses),
@@ -938,7 +1055,9 @@ static void qcow2_status(struct dm_target *ti, status_type_t type,
 		       (long long)atomic64_read(&q->locked_flushes),
 		       deferred, -qcow2_wb_error(q),
 		       (long long)atomic64_read(&qt->nr_nospc),
-		       READ_ONCE(qt->nr_nospc_queued), q->ro ? "ro" : "rw");
+		       READ_ONCE(qt->nr_nospc_queued),
+		       (long long)atomic64_read(&qt->nr_inline),
+		       q->ro ? "ro" : "rw");
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s", qt->table);

@@ -192,10 +192,24 @@ static bool map_has_host(const struct qcow2_map *m)
 }
 
 /*
- * Look up [pos, pos + len). When it maps to host bytes (map_has_host)
- * the caller may do I/O there and must call qcow2_data_io_done() once
- * that I/O has completed (or is not done after all): see q->data_io.
+ * Under q->lock: a lookup that maps to host bytes (map_has_host) holds a
+ * q->data_io count of the current epoch; the caller may do I/O there
+ * and must call qcow2_data_io_done() once that I/O has completed (or is
+ * not done after all).
  */
+static int get_map_locked_io(struct qcow2 *q, u64 pos, u64 len,
+			     struct qcow2_map *m)
+{
+	int ret = get_map_locked(q, pos, len, m);
+
+	if (!ret && map_has_host(m)) {
+		m->epoch = q->data_epoch;
+		atomic_inc(&q->data_io[m->epoch]);
+	}
+	return ret;
+}
+
+/* Look up [pos, pos + len), as get_map_locked_io(). */
 static int get_map(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 {
 	u64 i = pos >> (q->cluster_bits + q->l2_bits), off = 0;
@@ -209,11 +223,31 @@ static int get_map(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 	if (off && off + q->cluster_size <= q->alloc_end &&
 	    !qcow2_cache_cached(&q->l2c, off))
 		qcow2_cache_fill_unlocked(q, &q->l2c, off);
-	ret = get_map_locked(q, pos, len, m);
-	if (!ret && map_has_host(m)) {
-		m->epoch = q->data_epoch;
-		atomic_inc(&q->data_io[m->epoch]);
-	}
+	ret = get_map_locked_io(q, pos, len, m);
+	mutex_unlock(&q->lock);
+	return ret;
+}
+
+/*
+ * get_map() that never sleeps: -EAGAIN when q->lock is taken or the L2
+ * table is not cached (loading it is the worker's job). No table is
+ * loaded, so none is evicted and the cache's dirty tail does not matter.
+ */
+static int get_map_nowait(struct qcow2 *q, u64 pos, u64 len,
+			  struct qcow2_map *m)
+{
+	u64 i = pos >> (q->cluster_bits + q->l2_bits), off;
+	int ret = -EAGAIN;
+
+	if (!mutex_trylock(&q->lock))
+		return -EAGAIN;
+	if (i >= q->l1_size)
+		goto unlock;
+	off = q->l1[i] & QCOW2_OFFSET_MASK;
+	if (off && !qcow2_cache_cached(&q->l2c, off))
+		goto unlock;
+	ret = get_map_locked_io(q, pos, len, m);
+unlock:
 	mutex_unlock(&q->lock);
 	return ret;
 }
@@ -240,13 +274,18 @@ void qcow2_wait_data_io(struct qcow2 *q)
  * Fast path: does the whole of [pos, pos + len) map to one run of host
  * data that may be read (or, for @write, written in place)? When it does,
  * the caller owes qcow2_data_io_done(@epoch) once its I/O has completed.
+ * @nowait: decide without sleeping (get_map_nowait); false when that
+ * cannot be known without sleeping.
  */
 bool qcow2_map_direct(struct qcow2 *q, u64 pos, u64 len, bool write,
-		      u64 *host, u8 *epoch)
+		      bool nowait, u64 *host, u8 *epoch)
 {
 	struct qcow2_map m;
+	int ret;
 
-	if (get_map(q, pos, len, &m) || !map_has_host(&m))
+	ret = nowait ? get_map_nowait(q, pos, len, &m) :
+		       get_map(q, pos, len, &m);
+	if (ret || !map_has_host(&m))
 		return false;
 	if (m.kind != QC_DATA || m.len != len || (write && !m.copied)) {
 		qcow2_data_io_done(q, m.epoch);

@@ -467,7 +467,7 @@ int qcow2_count_clusters(struct qcow2 *q);
 
 /* qcow2-io.c */
 bool qcow2_map_direct(struct qcow2 *q, u64 pos, u64 len, bool write,
-		      u64 *host, u8 *epoch);
+		      bool nowait, u64 *host, u8 *epoch);
 void qcow2_data_io_done(struct qcow2 *q, u8 epoch);
 void qcow2_wait_data_io(struct qcow2 *q);
 int qcow2_read(struct qcow2 *q, struct iov_iter *it, u64 pos, u64 len);

@@ -287,7 +287,8 @@ check("mode", st["mode"], "rw")
 check("errors", st["errors"], 0)
 check("allocated counts the write", st["allocated"] >= 2, True)
 for k in ("free", "cache_hits", "cache_misses", "flushes", "locked_flushes",
-          "deferred_frees", "write_error", "no_space", "no_space_queued"):
+          "deferred_frees", "write_error", "no_space", "no_space_queued",
+          "inline_ios"):
     check(k + " is a count", isinstance(st.get(k), int), True)
 check("bitmaps", [(b["name"], b["state"], b["granularity"]) for b in info["bitmaps"]],
       [("bm1", "tracked", 65536)])

@@ -17,7 +17,7 @@ qemu-img create -q -f qcow2 "$IMG" 4M
 qemu-io -c 'write -P 0x11 0 1M' "$IMG" >/dev/null
 attach dmf "$IMG" cache_mb 2
 st=$(dmsetup status dmf)
-if [[ $st =~ ^0\ 8192\ qcow2\ version\ 3\ cluster_size\ 65536\ allocated\ [0-9]+\ free\ [0-9]+\ cache_hits\ [0-9]+\ cache_misses\ [0-9]+\ errors\ 0\ flushes\ [0-9]+\ locked_flushes\ [0-9]+\ deferred_frees\ [0-9]+\ write_error\ 0\ no_space\ 0\ no_space_queued\ 0\ rw$ ]]; then
+if [[ $st =~ ^0\ 8192\ qcow2\ version\ 3\ cluster_size\ 65536\ allocated\ [0-9]+\ free\ [0-9]+\ cache_hits\ [0-9]+\ cache_misses\ [0-9]+\ errors\ 0\ flushes\ [0-9]+\ locked_flushes\ [0-9]+\ deferred_frees\ [0-9]+\ write_error\ 0\ no_space\ 0\ no_space_queued\ 0\ inline_ios\ [0-9]+\ rw$ ]]; then
 	ktap_ok "status INFO line"
 else
 	ktap_fail "status INFO line" "$st"

@@ -8,6 +8,7 @@ const char *const status_keys[] = {
 	"version", "cluster_size", "allocated", "free", "cache_hits",
 	"cache_misses", "errors", "flushes", "locked_flushes",
 	"deferred_frees", "write_error", "no_space", "no_space_queued",
+	"inline_ios",
 };
 const size_t nr_status_keys = sizeof(status_keys) / sizeof(status_keys[0]);
 
