@@ -4,7 +4,8 @@
 # preallocation=metadata|falloc|full, internal snapshots leaving shared
 # clusters, raw and qcow2 backing chains (relative names, probed format,
 # zero clusters hiding backing data). Through qcow2-dm the device must read
-# back what `qemu-img convert -O raw` gives.
+# back what `qemu-img convert -O raw` gives. (The layouts alone, versions,
+# cluster sizes and refcount widths, are dm_qcow2_core/test_read_matrix.sh.)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/read_common.sh"
 
