@@ -18,6 +18,8 @@
 #   make checkpatch                  kernel style check of module sources
 #   make bench                       benchmarks in the test VM (bench/)
 #   make stress [STRESS_SECONDS=N]   bounded mixed load on the whole stack
+#   make blktests BLKTESTS=DIR       blktests' device tests on dm-qcow2 (a
+#                                    blktests checkout of yours; manual)
 #
 # See README.md.
 
@@ -33,7 +35,8 @@ TOP := $(CURDIR)
 export KVER
 
 .PHONY: all deps deps-quiet modules tools check demo install clean clean-modules \
-	checkpatch dkms-check help bench check-e2e stress deb check-host
+	checkpatch dkms-check help bench check-e2e stress deb check-host \
+	blktests
 
 all: modules tools
 
@@ -77,6 +80,13 @@ demo: modules tools
 check-e2e: modules tools
 	@tools/qemu/build
 	@tools/vm/check --kver $(KVER) --suites qemu_e2e
+
+# Not part of make check: blktests (not packaged, never vendored) from a
+# checkout the user names, against a dm-qcow2 device (selftests/blktests).
+blktests: modules tools
+	@[ -n "$(BLKTESTS)" ] && [ -x "$(BLKTESTS)/check" ] || \
+		{ echo "make blktests: BLKTESTS=DIR must name a blktests checkout" >&2; exit 2; }
+	@BLKTESTS=$(abspath $(BLKTESTS)) tools/vm/check --kver $(KVER) --suites blktests
 
 # Not part of make check: a bounded mixed run (selftests/stress), a summary
 # at the end. STRESS_SECONDS, STRESS_SEED, STRESS_BACKUPS pass through.
