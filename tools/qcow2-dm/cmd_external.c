@@ -82,7 +82,7 @@ int cmd_snapshot_external(int argc, char **argv)
 	if (state_begin(&sto))
 		return 1;
 	if (live_create_overlay(newp, &lt))
-		goto end_state;
+		goto remove_new;	/* it did not exist: a partial one may */
 	if (live_stop) {
 		err("snapshot: stopped by signal %d", (int)live_stop);
 		goto remove_new;
@@ -104,7 +104,6 @@ int cmd_snapshot_external(int argc, char **argv)
 	return 0;
 remove_new:
 	unlink(newp);
-end_state:
 	state_end(&sto);
 	return 1;
 }

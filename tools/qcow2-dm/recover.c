@@ -45,8 +45,8 @@ struct plan {
 	bool helpers;		/* remove an incremental backup's devices */
 	const char *rm_out;	/* an unfinished backup copy */
 	const char *rm_new;	/* an overlay the device never ran on */
-	const char *collapse;	/* commit it (and its temporary backing
-				 * files) down into top */
+	/* commit it (and its temporary backing files) down into top */
+	const char *collapse;
 	bool finish_merge;	/* rebase overlay onto top, commit it */
 	const char *drop[2];	/* unused once the device runs on top */
 };
@@ -460,22 +460,40 @@ static int find_by_image(const char *image, struct op_state *st)
 	return 1;
 }
 
-/* The operation's process, if it still runs, must finish on its own. */
+/*
+ * The operation's process, if it still runs, must finish on its own: a
+ * qcow2-dm running a live operation (not a lock holder, not a process
+ * that took the pid over after a reboot).
+ */
 static int still_running(const struct op_state *st)
 {
-	char path[64], comm[32] = "";
-	FILE *f;
+	static const char *const ops[] = { "snapshot", "merge", "backup" };
+	char path[64], cmd[256];
+	const char *arg1, *base;
+	ssize_t n;
+	size_t i;
+	int fd;
 
 	if ((pid_t)st->pid == getpid())
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)st->pid);
-	f = fopen(path, "r");
-	if (!f)
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)st->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return 0;
-	if (!fgets(comm, sizeof(comm), f))
-		comm[0] = '\0';
-	fclose(f);
-	return !strncmp(comm, PROG, strlen(PROG));
+	n = read(fd, cmd, sizeof(cmd) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	cmd[n] = '\0';
+	base = strrchr(cmd, '/');
+	base = base ? base + 1 : cmd;
+	arg1 = cmd + strlen(cmd) + 1;
+	if (strcmp(base, PROG) || arg1 >= cmd + n)
+		return 0;
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (!strcmp(arg1, ops[i]))
+			return 1;
+	return 0;
 }
 
 /* Is device st->name attached on a file of the operation? 1, 0, -1. */
