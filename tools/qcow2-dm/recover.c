@@ -521,7 +521,7 @@ int cmd_recover(int argc, char **argv)
 	static struct op_state st;
 	const char *arg = NULL;
 	struct stat sb;
-	bool dry = false;
+	bool dry = false, by_name = false;
 	int i, r, a;
 
 	if (wants_help(argc, argv)) {
@@ -542,6 +542,7 @@ int cmd_recover(int argc, char **argv)
 	if (!stat(arg, &sb) && S_ISREG(sb.st_mode)) {
 		r = find_by_image(arg, &st);
 	} else if (valid_dm_name(arg)) {
+		by_name = true;
 		r = find_by_name(arg, &st);
 		if (r == 1 && dm_exists(arg) == 1) {
 			struct live_table lt;
@@ -556,8 +557,9 @@ int cmd_recover(int argc, char **argv)
 	if (r < 0)
 		return 1;
 	if (r == 1) {
-		printf("nothing to do: no interrupted live operation recorded for %s\n",
-		       arg);
+		printf("nothing to do: no interrupted live operation recorded for %s%s\n",
+		       arg, by_name ? " (after a reboot /run is empty: give "
+		       "the image)" : "");
 		return 0;
 	}
 	if (still_running(&st)) {
