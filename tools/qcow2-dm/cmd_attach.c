@@ -13,19 +13,21 @@
 #include "tab.h"
 #include "table.h"
 #include "live.h"
+#include "state.h"
 #include "util.h"
 
 struct attach_opts {
 	const char *image;
 	char name[128];
 	bool ro;
+	bool force;
 	uint64_t cache_mb;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " attach IMAGE [NAME] [--ro] [--cache-mb N]\n"
+		"usage: " PROG " attach IMAGE [NAME] [--ro] [--cache-mb N] [--force]\n"
 		"       " PROG " attach --tab NAME\n"
 		"\n"
 		"Lock the qcow2 IMAGE and its backing chain the way QEMU does, create\n"
@@ -35,6 +37,9 @@ static void usage(FILE *f)
 		"\n"
 		"  --ro           read-only device; the image is opened read-only\n"
 		"  --cache-mb N   metadata cache size in MiB (default: the target's)\n"
+		"  --force        attach even when a file of the chain has the state\n"
+		"                 of an interrupted live operation next to it (the\n"
+		"                 chain may be stale: run '" PROG " recover' instead)\n"
 		"  --tab NAME     attach the image that the line of device NAME in\n"
 		"                 /etc/qcow2-dm/tab ($QCOW2_DM_TAB) names, with its\n"
 		"                 options: NAME IMAGE [ro,cache-mb=N,noauto|-]\n"
@@ -95,6 +100,8 @@ static int parse_args(int argc, char **argv, struct attach_opts *o)
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--ro")) {
 			o->ro = true;
+		} else if (!strcmp(argv[i], "--force")) {
+			o->force = true;
 		} else if (!strcmp(argv[i], "--cache-mb")) {
 			if (++i >= argc ||
 			    parse_u64(argv[i], 1, 4096, &o->cache_mb))
@@ -118,6 +125,26 @@ static int parse_args(int argc, char **argv, struct attach_opts *o)
 	if (!valid_dm_name(name ? name : o->name))
 		return err("attach: invalid device name '%s' (1..127 of A-Z a-z 0-9 . _ + -)",
 			   name ? name : o->name);
+	return 0;
+}
+
+/*
+ * A live operation on this chain was interrupted: its newest writes may
+ * sit in a file above this one, or this one may be a half-made overlay.
+ */
+static int interrupted(const struct chain *c)
+{
+	int i;
+
+	for (i = 0; i < c->n; i++) {
+		if (!state_exists_for(c->files[i].path))
+			continue;
+		fail_reason(EXIT_RECOVER);
+		return err("attach: a live operation on %s was interrupted: its "
+			   "newest writes may be in another file; run '" PROG
+			   " recover %s' (or attach --force)",
+			   c->files[i].path, c->files[i].path);
+	}
 	return 0;
 }
 
@@ -148,6 +175,8 @@ int cmd_attach(int argc, char **argv)
 	}
 	if (chain_open(&c, o.image, o.ro))
 		return 1;
+	if (!o.force && interrupted(&c))
+		goto close_chain;
 	if (table_build(&c, o.ro, o.cache_mb, table, sizeof(table)))
 		goto close_chain;
 	if (live_create_device(o.name, table, o.ro))

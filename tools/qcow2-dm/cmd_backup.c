@@ -33,6 +33,8 @@
 #include "incremental.h"
 #include "live.h"
 #include "qcow2.h"
+#include "recover.h"
+#include "state.h"
 #include "util.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -205,7 +207,7 @@ static int tmp_path(const struct live_table *lt, char *tmp, size_t len)
 
 /* The frozen image into OUT: all of it, or what the bitmap marks. */
 static int copy_frozen(const struct backup_opts *o, const char *tmp,
-		       const struct live_table *lt)
+		       const struct live_table *lt, struct op_state *st)
 {
 	struct qcow2_bitmap bm = { 0 };
 	int state = 1, r;
@@ -225,13 +227,46 @@ static int copy_frozen(const struct backup_opts *o, const char *tmp,
 	free(bm.bits);
 	if (!r && o->prev)
 		r = sync_path(o->out);
+	if (r) {
+		/* not a backup: a crash from now on must not keep it */
+		unlink(o->out);
+		st->out[0] = '\0';
+		return r;
+	}
+	/* OUT is durable: whatever happens next, recover keeps it */
+	st->out[0] = '\0';
+	r = state_step(st, ST_B_COPIED);
 	if (!r && o->bitmap)
 		r = reset_bitmap(o->name, tmp, lt->image, o->bitmap, state);
 	return r;
 }
 
+static int backup_state(struct op_state *st, const char *name,
+			const struct live_table *lt, const char *tmp,
+			const char *out)
+{
+	memset(st, 0, sizeof(*st));
+	st->op = OP_BACKUP;
+	snprintf(st->name, sizeof(st->name), "%s", name);
+	snprintf(st->image, sizeof(st->image), "%s", lt->image);
+	snprintf(st->overlay, sizeof(st->overlay), "%s", tmp);
+	st->cache_mb = lt->cache_mb;
+	return abs_path_new(out, st->out, sizeof(st->out));
+}
+
+/* The overlay could not be merged back: commit it back as recover would. */
+static void merge_back_failed(const char *name, const char *tmp,
+			      struct op_state *st)
+{
+	err("backup: merging %s back failed", tmp);
+	if (st->ended || recover_apply(st, true, false))
+		err("backup: %s may still run on %s; run '" PROG
+		    " recover %s'", name, tmp, name);
+}
+
 int cmd_backup(int argc, char **argv)
 {
+	static struct op_state sto;
 	struct backup_opts o;
 	const char *name, *out, *fmt;
 	char tmp[PATH_MAX];
@@ -262,21 +297,30 @@ int cmd_backup(int argc, char **argv)
 		r = copy_out(lt.image, out, fmt);
 		goto done;
 	}
-	if (tmp_path(&lt, tmp, sizeof(tmp)) || live_create_overlay(tmp, &lt))
+	if (tmp_path(&lt, tmp, sizeof(tmp)) ||
+	    backup_state(&sto, name, &lt, tmp, out) || state_begin(&sto))
 		return 1;
+	if (live_create_overlay(tmp, &lt) ||
+	    state_step(&sto, ST_OVERLAY_CREATED))
+		goto remove_tmp;
 	if (live_switch(name, tmp, &lt)) {
-		unlink(tmp);
+		if (state_step(&sto, ST_BEGIN))
+			return 1;
+		goto remove_tmp;
+	}
+	if (state_step(&sto, ST_SWITCHED)) {
+		merge_back_failed(name, tmp, &sto);
 		return 1;
 	}
 	fprintf(stderr, PROG ": backup: %s frozen at this instant, copying it to %s\n",
 		lt.image, out);
-	r = copy_frozen(&o, tmp, &lt);
-	if (live_merge(name, true)) {
-		err("backup: merging %s back failed: %s still runs on it; run '"
-		    PROG " merge %s'", tmp, name, name);
+	r = copy_frozen(&o, tmp, &lt, &sto);
+	if (live_merge(name, true, &sto)) {
+		merge_back_failed(name, tmp, &sto);
 		r = -1;
 	} else {
 		unlink(tmp);	/* merged back: no longer in the chain */
+		state_end(&sto);
 	}
 done:
 	if (r) {
@@ -291,4 +335,8 @@ done:
 			(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	printf("%s\n", out);
 	return 0;
+remove_tmp:
+	unlink(tmp);
+	state_end(&sto);
+	return 1;
 }

@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "live.h"
+#include "state.h"
 #include "util.h"
 
 static void usage(FILE *f)
@@ -31,13 +32,15 @@ static void usage(FILE *f)
 		"live device onto it (suspend, reload, resume). The old image keeps\n"
 		"the content the device had at the switch and is from then on only\n"
 		"read, as a backing file; writes go to NEW.qcow2. NEW.qcow2 must not\n"
-		"exist; it names its backing file by absolute path.\n"
+		"exist; it names its backing file by absolute path. Each step is\n"
+		"recorded for '" PROG " recover'.\n"
 		"\n"
 		"  -h, --help   this text\n");
 }
 
 int cmd_snapshot_external(int argc, char **argv)
 {
+	static struct op_state sto;
 	char newp[PATH_MAX];
 	const char *name = NULL, *arg = NULL;
 	struct live_table lt;
@@ -67,17 +70,40 @@ int cmd_snapshot_external(int argc, char **argv)
 		return err("snapshot: %s is read-only: nothing to snapshot", name), 1;
 	if (!stat(arg, &st) || errno != ENOENT)
 		return err("snapshot: %s already exists", arg), 1;
-	if (live_create_overlay(arg, &lt))
+	if (abs_path_new(arg, newp, sizeof(newp)))
 		return 1;
-	if (!realpath(arg, newp)) {
-		err_errno("snapshot: %s", arg);
+	memset(&sto, 0, sizeof(sto));
+	sto.op = OP_EXTERNAL;
+	snprintf(sto.name, sizeof(sto.name), "%s", name);
+	snprintf(sto.image, sizeof(sto.image), "%s", lt.image);
+	snprintf(sto.overlay, sizeof(sto.overlay), "%s", newp);
+	sto.cache_mb = lt.cache_mb;
+	live_catch_stops();
+	if (state_begin(&sto))
+		return 1;
+	if (live_create_overlay(newp, &lt))
+		goto remove_new;	/* it did not exist: a partial one may */
+	if (live_stop) {
+		err("snapshot: stopped by signal %d", (int)live_stop);
 		goto remove_new;
 	}
-	if (live_switch(name, newp, &lt))
+	if (state_step(&sto, ST_OVERLAY_CREATED))
 		goto remove_new;
+	if (live_switch(name, newp, &lt)) {
+		/* the device runs on the old image again: nothing to finish */
+		if (state_step(&sto, ST_BEGIN))
+			return 1;
+		goto remove_new;
+	}
+	if (state_step(&sto, ST_SWITCHED))
+		err("snapshot: %s runs on %s; run '" PROG " recover %s'",
+		    name, newp, name);
+	else
+		state_end(&sto);
 	printf("%s\n", newp);
 	return 0;
 remove_new:
-	unlink(arg);
+	unlink(newp);
+	state_end(&sto);
 	return 1;
 }

@@ -30,6 +30,8 @@
 #include "holder.h"
 #include "live.h"
 #include "qcow2.h"
+#include "recover.h"
+#include "state.h"
 #include "util.h"
 
 #define INCOMPAT_EXTL2	(1ULL << 4)
@@ -46,10 +48,11 @@ static void usage(FILE *f)
 		"writes made while the bulk of the data was being copied.\n"
 		"\n"
 		"SIGINT, SIGTERM or SIGHUP while the data is copied stop the copy\n"
-		"and leave the device running on a temporary overlay over the top\n"
-		"image (same content; run merge again); during the pause they take\n"
+		"and put the device back on the top image (the writes made meanwhile\n"
+		"are committed into it; run merge again); during the pause they take\n"
 		"effect once the device runs again. With a terminal on stderr the\n"
-		"copy shows its progress.\n"
+		"copy shows its progress. Each step is recorded for\n"
+		"'" PROG " recover' (after a crash).\n"
 		"\n"
 		"Refused for read-only devices, devices without a backing file, a\n"
 		"top image with extended L2 entries or an external data file, and a\n"
@@ -109,9 +112,19 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Phase 1: TOP into BASE, the device running on TMP -> TOP -> BASE. */
+/* Record merge step @k (merge numbering; in a backup, its merge-* steps). */
+static int mstep(struct op_state *st, int k)
+{
+	return state_step(st, st->op == OP_BACKUP ? k + ST_B_COPIED : k);
+}
+
+/*
+ * Phase 1: TOP into BASE, the device running on TMP -> TOP -> BASE.
+ * -1: the device runs on TOP (TMP removed); -2: it runs on TMP, which
+ * must go back into TOP (recover_apply() at step switched).
+ */
 static int phase1(const char *name, const char *tmp, struct live_table *lt,
-		  bool quiet)
+		  bool quiet, struct op_state *st)
 {
 	bool progress = !quiet && isatty(STDERR_FILENO);
 	char *commit[] = { "qemu-img", "commit", progress ? "-p" : "-q", "-d",
@@ -120,10 +133,19 @@ static int phase1(const char *name, const char *tmp, struct live_table *lt,
 
 	if (live_create_overlay(tmp, lt))
 		return -1;
-	if (live_switch(name, tmp, lt)) {
+	if (mstep(st, ST_OVERLAY_CREATED)) {
 		unlink(tmp);
 		return -1;
 	}
+	if (live_switch(name, tmp, lt)) {
+		/* back on TOP: TMP was never written */
+		if (mstep(st, ST_BEGIN))
+			return -2;
+		unlink(tmp);
+		return -1;
+	}
+	if (mstep(st, ST_SWITCHED))
+		return -2;
 	if (!quiet)
 		fprintf(stderr, PROG ": merge: copying %s into %s, %s in use\n",
 			lt->image, lt->backing, name);
@@ -137,15 +159,17 @@ static int phase1(const char *name, const char *tmp, struct live_table *lt,
 		r = sync_path(lt->backing);
 	if (live_hold(name, tmp))
 		err("merge: %s: could not lock %s again", name, tmp);
-	if (r)
-		err("merge: %s runs on %s over %s, content unchanged", name,
-		    tmp, lt->image);
-	return r;
+	if (!r)
+		r = mstep(st, ST_M_COMMITTED);
+	return r ? -2 : 0;
 }
 
-/* Phase 2, under suspend: TMP into BASE, the device onto BASE. */
+/*
+ * Phase 2, under suspend: TMP into BASE, the device onto BASE. On failure
+ * the device runs on TMP and the state says committed: recover finishes.
+ */
 static int phase2(const char *name, const char *tmp,
-		  const struct live_table *lt)
+		  const struct live_table *lt, struct op_state *st)
 {
 	char *rebase[] = { "qemu-img", "rebase", "-q", "-u", "-b",
 			   (char *)lt->backing, "-F", (char *)lt->backing_fmt,
@@ -164,26 +188,65 @@ static int phase2(const char *name, const char *tmp,
 	holder_stop(name);
 	if (qemu_img("rebase", rebase) || sync_path(tmp) ||
 	    qemu_img("commit", commit) || sync_path(lt->backing) ||
-	    live_load(name, lt->backing, NULL, lt->cache_mb)) {
-		snprintf(back.image, sizeof(back.image), "%s", tmp);
-		live_rollback(name, &back);
-		r = err("merge: %s runs on %s, content unchanged", name, tmp);
-		goto unblock;
+	    mstep(st, ST_M_TMP_COMMITTED))
+		goto rollback;
+	if (live_load(name, lt->backing, NULL, lt->cache_mb)) {
+		/* TMP gets written again: recovery must commit it again */
+		mstep(st, ST_M_COMMITTED);
+		goto rollback;
 	}
 	if (live_dm("resume", name, NULL))
 		r = err("merge: %s: resume failed: run 'dmsetup resume %s'",
 			name, name);
+	goto unblock;
+rollback:
+	snprintf(back.image, sizeof(back.image), "%s", tmp);
+	live_rollback(name, &back);
+	r = err("merge: %s runs on %s, content unchanged; run '" PROG
+		" recover %s' to finish the merge", name, tmp, name);
 unblock:
 	live_stops_unblock(&old);
 	return r;
 }
 
-int live_merge(const char *name, bool quiet)
+/* A stopped or failed phase 1 of a merge of its own: back onto TOP. */
+static void undo_phase1(const char *name, struct op_state *st)
 {
+	int sig = live_stop;
+
+	/* the undo runs qemu-img: a recorded stop would kill it at once */
+	live_stop = 0;
+	if (recover_apply(st, true, false))
+		err("merge: run '" PROG " recover %s'", name);
+	else
+		err("merge: %s runs on %s again, content unchanged", name,
+		    st->image);
+	live_stop = sig;
+}
+
+static void merge_state(struct op_state *st, const char *name,
+			const struct live_table *lt, const char *tmp)
+{
+	memset(st, 0, sizeof(*st));
+	st->op = OP_MERGE;
+	snprintf(st->name, sizeof(st->name), "%s", name);
+	snprintf(st->image, sizeof(st->image), "%s", lt->image);
+	snprintf(st->backing, sizeof(st->backing), "%s", lt->backing);
+	snprintf(st->backing_fmt, sizeof(st->backing_fmt), "%s",
+		 lt->backing_fmt);
+	snprintf(st->overlay, sizeof(st->overlay), "%s", tmp);
+	st->cache_mb = lt->cache_mb;
+}
+
+int live_merge(const char *name, bool quiet, struct op_state *outer)
+{
+	static struct op_state own;
+	struct op_state *st = outer ? outer : &own;
 	char tmp[PATH_MAX];
 	struct live_table lt;
 	const char *slash;
 	double t0, t1, t2;
+	int r;
 
 	if (live_get(name, &lt))
 		return -1;
@@ -200,14 +263,31 @@ int live_merge(const char *name, bool quiet)
 		     (int)(slash - lt.image), lt.image, slash + 1,
 		     (int)getpid()))
 		return -1;
+	if (outer) {
+		snprintf(st->merge_tmp, sizeof(st->merge_tmp), "%s", tmp);
+		if (mstep(st, ST_BEGIN))
+			return -1;
+	} else {
+		merge_state(st, name, &lt, tmp);
+		if (state_begin(st))
+			return -1;
+	}
 	t0 = now();
-	if (phase1(name, tmp, &lt, quiet))
+	r = phase1(name, tmp, &lt, quiet, st);
+	if (r) {
+		if (!outer && r == -1)
+			state_end(st);
+		else if (!outer)
+			undo_phase1(name, st);
 		return -1;
+	}
 	t1 = now();
-	if (phase2(name, tmp, &lt))
+	if (phase2(name, tmp, &lt, st))
 		return -1;
 	t2 = now();
 	unlink(tmp);
+	if (!outer)
+		state_end(st);
 	if (!quiet)
 		fprintf(stderr,
 			PROG ": merge: %s merged into %s in %.1f s (device paused %.2f s); %s is no longer used\n",
@@ -226,5 +306,5 @@ int cmd_merge(int argc, char **argv)
 	if (!valid_dm_name(argv[1]))
 		return err("merge: invalid device name '%s'", argv[1]), 2;
 	live_catch_stops();
-	return live_merge(argv[1], false) ? 1 : 0;
+	return live_merge(argv[1], false, NULL) ? 1 : 0;
 }

@@ -12,6 +12,7 @@ int cmd_snapshot_external(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_bitmap(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
 
 /* 1 when argv holds -h or --help (then print usage and exit 0). */
 int wants_help(int argc, char **argv);

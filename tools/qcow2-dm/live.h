@@ -81,10 +81,14 @@ void live_fence(const char *name, uint64_t sectors);
 int live_switch(const char *name, const char *newp,
 		const struct live_table *lt);
 
+struct op_state;
+
 /*
  * Commit the top image of @name into its backing file online and reload
- * the device on the backing file (qcow2-dm merge).
+ * the device on the backing file (qcow2-dm merge). With @outer (a backup
+ * merging its overlay back) the steps are recorded in it, and a failure
+ * is left for the caller to recover; else in a state of its own.
  */
-int live_merge(const char *name, bool quiet);
+int live_merge(const char *name, bool quiet, struct op_state *outer);
 
 #endif

@@ -19,7 +19,7 @@ static void usage(FILE *f)
 		"device-mapper target.\n"
 		"\n"
 		"commands:\n"
-		"  attach IMAGE [NAME] [--ro] [--cache-mb N]\n"
+		"  attach IMAGE [NAME] [--ro] [--cache-mb N] [--force]\n"
 		"                  lock IMAGE, create /dev/mapper/NAME, print its path\n"
 		"  detach NAME     remove the device, release the image lock\n"
 		"  list [--json]   attached qcow2 devices and their images\n"
@@ -36,13 +36,16 @@ static void usage(FILE *f)
 		"                  point-in-time copy of the live device into OUT\n"
 		"  bitmap NAME list|add|remove|clear [BITMAP]\n"
 		"                  persistent dirty bitmaps of an attached device\n"
+		"  recover NAME|IMAGE [--dry-run]\n"
+		"                  finish or undo a live operation a crash interrupted\n"
 		"\n"
 		"'" PROG " COMMAND --help' describes each command;\n"
 		"'" PROG " --version' prints the version.\n"
 		"\n"
 		"exit status: 0 done, 1 failed, 2 usage error, 3 not found (device,\n"
 		"image or backing file), 4 busy (image locked by another process,\n"
-		"device in use, name taken).\n");
+		"device in use, name taken), 5 an interrupted live operation needs\n"
+		"'" PROG " recover'.\n");
 }
 
 static int run(int argc, char **argv)
@@ -85,6 +88,8 @@ static int run(int argc, char **argv)
 		return cmd_bitmap(argc - 1, argv + 1);
 	if (!strcmp(cmd, "merge"))
 		return cmd_merge(argc - 1, argv + 1);
+	if (!strcmp(cmd, "recover"))
+		return cmd_recover(argc - 1, argv + 1);
 	if (!strcmp(cmd, "hold"))
 		return cmd_hold(argc - 1, argv + 1);
 	err("unknown command '%s' (try '" PROG " --help')", cmd);

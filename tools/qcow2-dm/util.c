@@ -132,3 +132,21 @@ int sync_path(const char *path)
 		return -1;
 	return fsync_open(slash == path ? "/" : dir, O_RDONLY | O_DIRECTORY);
 }
+
+int abs_path_new(const char *arg, char *out, size_t len)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	const char *slash = strrchr(arg, '/'), *base = slash ? slash + 1 : arg;
+
+	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		return err("%s: not a file name", arg);
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (fmt_path(dir, sizeof(dir), "%.*s",
+			  slash == arg ? 1 : (int)(slash - arg), arg))
+		return -1;
+	if (!realpath(dir, real))
+		return err_errno("%s", dir);
+	return fmt_path(out, len, "%s/%s", strcmp(real, "/") ? real : "",
+			base);
+}

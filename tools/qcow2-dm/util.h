@@ -18,6 +18,7 @@ enum {
 	EXIT_USAGE = 2,		/* bad command line */
 	EXIT_NOT_FOUND = 3,	/* no such device, image or backing file */
 	EXIT_BUSY = 4,		/* image locked, device in use, name taken */
+	EXIT_RECOVER = 5,	/* an interrupted live operation: run recover */
 };
 
 /* Record why the command is failing (the first reason recorded wins). */
@@ -49,5 +50,11 @@ int fmt_path(char *buf, size_t len, const char *fmt, ...)
  * writes with a volatile cache and does not always flush at exit).
  */
 int sync_path(const char *path);
+
+/*
+ * The absolute path of @arg, a file that may not exist yet: its folder
+ * resolved (links, "..") and its name appended.
+ */
+int abs_path_new(const char *arg, char *out, size_t len);
 
 #endif
