@@ -18,6 +18,8 @@
 #   make checkpatch                  kernel style check of module sources
 #   make bench                       benchmarks in the test VM (bench/)
 #   make stress [STRESS_SECONDS=N]   bounded mixed load on the whole stack
+#   make crash-long [CRASH_LONG_POINTS=N]  power cuts by the ten thousand
+#                                    (manual, hours under TCG)
 #
 # See README.md.
 
@@ -33,12 +35,12 @@ TOP := $(CURDIR)
 export KVER
 
 .PHONY: all deps deps-quiet modules tools check demo install clean clean-modules \
-	checkpatch dkms-check help bench check-e2e stress deb check-host
+	checkpatch dkms-check help bench check-e2e stress deb check-host crash-long
 
 all: modules tools
 
 help:
-	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,23p' Makefile | sed 's/^# \{0,1\}//'
 
 # Explicit `make deps` installs both kernel lines; the other targets only
 # make sure the line they need is there, silently when it is.
@@ -89,6 +91,13 @@ stress: modules tools
 		--timeout $$(($(STRESS_SECONDS) + 900)) -- \
 		env STRESS_SECONDS=$(STRESS_SECONDS) STRESS_SEED=$(STRESS_SEED) \
 		STRESS_BACKUPS=$(STRESS_BACKUPS) selftests/run_suite stress
+
+# Power cuts by the ten thousand: selftests/crash_long, round after round
+# of recordings replayed to every flush/FUA point. CRASH_* (seed, threads,
+# jobs, geometries, CRASH_LONG_SECONDS) pass into the VM.
+CRASH_LONG_POINTS ?= 10000
+crash-long: modules tools
+	@CRASH_LONG_POINTS=$(CRASH_LONG_POINTS) tools/vm/check --kver $(KVER) --suites crash_long
 
 bench: modules tools
 	@bench/run --kver $(KVER) $(BENCH_ARGS)
