@@ -304,6 +304,8 @@ cr_job() {
 	while read -r point mark kind; do
 		i=$((i + 1))
 		[ $(((i - 1) % CRASH_JOBS)) = "$j" ] || continue
+		# a long run's time limit: stop between points
+		[ -n "${CR_DEADLINE:-}" ] && [ "$(date +%s)" -ge "$CR_DEADLINE" ] && break
 		lwlog replay /dev/ram1 "$CR_RD" --from $prev --to "$point" || return 1
 		prev=$point
 		cr_lost=0 cr_copied=0
@@ -345,7 +347,7 @@ cr_replay_all() {
 			esac
 		done < "$W/job$j/res"
 	done
-	[ "$cr_tried" = "$(wc -l < "$W/points")" ] ||
+	[ "$cr_tried" = "$(wc -l < "$W/points")" ] || [ -n "${CR_DEADLINE:-}" ] ||
 		{ echo "only $cr_tried of $(wc -l < "$W/points") points checked"; fail=1; }
 	echo "crash points tried: $cr_tried ($cr_nflush flush/FUA, $cr_nrandom random or end," \
 	     "$cr_nop inside online snapshot create/delete, of which $cr_copied" \

@@ -24,6 +24,8 @@ ktap_print "seed $CRASH_SEED (rerun: CRASH_SEED=$CRASH_SEED), geometries $GEOS,"
 	"until $LONG_POINTS points or $LONG_SECONDS s (0: no limit)"
 read -ra geos <<< "$GEOS"
 round=0 tot=0 err=0 lost=0 leaks=0 clean=0 fl=0 rounds_failed=0 t0=$SECONDS
+# the time limit also ends a round's checks between two points
+[ "$LONG_SECONDS" != 0 ] && CR_DEADLINE=$(($(date +%s) + LONG_SECONDS))
 while [ "$tot" -lt "$LONG_POINTS" ]; do
 	if [ "$LONG_SECONDS" != 0 ] && [ $((SECONDS - t0)) -ge "$LONG_SECONDS" ]; then
 		break
