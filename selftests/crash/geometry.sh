@@ -23,7 +23,7 @@ GEO_OPS=${CRASH_GEO_OPS:-32}
 
 # cr_geometry NAME: the image and cache of one geometry
 cr_geometry() {
-	CRASH_CLUSTER=65536 CRASH_SIZE=48M CRASH_CACHE_MB= CR_IMG_OPTS= CR_BACKING=
+	CRASH_CLUSTER=65536 CRASH_SIZE=48M CRASH_CACHE_MB='' CR_IMG_OPTS='' CR_BACKING=''
 	CR_BURST=4 CR_FUA=10 GEO_K=1
 	case $1 in
 	c64k) ;;

@@ -306,7 +306,7 @@ cr_job() {
 		[ $(((i - 1) % CRASH_JOBS)) = "$j" ] || continue
 		# a long run's time limit: stop between points
 		[ -n "${CR_DEADLINE:-}" ] && [ "$(date +%s)" -ge "$CR_DEADLINE" ] && break
-		lwlog replay /dev/ram1 "$CR_RD" --from $prev --to "$point" || return 1
+		lwlog replay /dev/ram1 "$CR_RD" --from "$prev" --to "$point" || return 1
 		prev=$point
 		cr_lost=0 cr_copied=0
 		cr_point "$point" "$mark" "$kind"; rc=$?
