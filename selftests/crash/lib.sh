@@ -35,7 +35,7 @@
 #   CRASH_THREADS   writer threads of the workload (4)
 #   CRASH_JOBS      crash points checked at once, each on its own pair of
 #                   RAM disks (2; replaying is cheap, checking costs)
-#   CRASH_GEOMETRIES  geometries test_geometry.sh records (see cr_geometry)
+#   CRASH_GEOMETRIES  geometries test_geometry.sh records (geometry.sh)
 . "$(dirname "$0")/../lib/ktap.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
