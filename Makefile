@@ -20,6 +20,8 @@
 #   make stress [STRESS_SECONDS=N]   bounded mixed load on the whole stack
 #   make blktests BLKTESTS=DIR       blktests' device tests on dm-qcow2 (a
 #                                    blktests checkout of yours; manual)
+#   make crash-long [CRASH_LONG_POINTS=N]  power cuts by the ten thousand
+#                                    (manual, hours under TCG)
 #
 # See README.md.
 
@@ -36,12 +38,12 @@ export KVER
 
 .PHONY: all deps deps-quiet modules tools check demo install clean clean-modules \
 	checkpatch dkms-check help bench check-e2e stress deb check-host \
-	blktests
+	blktests crash-long
 
 all: modules tools
 
 help:
-	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,23p' Makefile | sed 's/^# \{0,1\}//'
 
 # Explicit `make deps` installs both kernel lines; the other targets only
 # make sure the line they need is there, silently when it is.
@@ -99,6 +101,13 @@ stress: modules tools
 		--timeout $$(($(STRESS_SECONDS) + 900)) -- \
 		env STRESS_SECONDS=$(STRESS_SECONDS) STRESS_SEED=$(STRESS_SEED) \
 		STRESS_BACKUPS=$(STRESS_BACKUPS) selftests/run_suite stress
+
+# Power cuts by the ten thousand: selftests/crash_long, round after round
+# of recordings replayed to every flush/FUA point. CRASH_* (seed, threads,
+# jobs, geometries, CRASH_LONG_SECONDS) pass into the VM.
+CRASH_LONG_POINTS ?= 10000
+crash-long: modules tools
+	@CRASH_LONG_POINTS=$(CRASH_LONG_POINTS) tools/vm/check --kver $(KVER) --suites crash_long
 
 bench: modules tools
 	@bench/run --kver $(KVER) $(BENCH_ARGS)

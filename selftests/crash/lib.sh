@@ -9,14 +9,17 @@
 # mark in the log.
 #
 # Replay: for each crash point the log is replayed up to that entry onto
-# a third RAM disk, in steps (point after point), and a throw-away
-# dm-snapshot of it is mounted (ext4 journal recovery), so that each
-# point starts from exactly what a power cut would have left:
+# a RAM disk of its checking job (CRASH_JOBS jobs take every CRASH_JOBS-th
+# point each, in steps, point after point), and a throw-away dm-snapshot
+# of it is mounted (ext4 journal recovery), so that each point starts
+# from exactly what a power cut would have left:
 #   - qemu-img check: no errors (exit 0, or 3 for leaked clusters only);
 #   - the image attaches with dm-qcow2;
-#   - crash_io verify: every sector holds a version that was legal at
-#     the last completed flush (no garbage, nothing acknowledged and
-#     flushed is missing);
+#   - crash_io verify, given the marks the log holds before the point:
+#     every sector holds a version that was legal there (no garbage,
+#     nothing acknowledged before a completed flush or FUA is missing, a
+#     write in flight is old or new data), with the workload's writer
+#     threads running at once;
 #   - it detaches cleanly.
 #
 # Environment (defaults give a run of a few minutes under TCG):
@@ -29,6 +32,10 @@
 #   CRASH_CLUSTER   cluster size of the image (65536)
 #   CRASH_SIZE      virtual size of the image (48M)
 #   CRASH_CACHE_MB  dm-qcow2 metadata cache (target default when empty)
+#   CRASH_THREADS   writer threads of the workload (4)
+#   CRASH_JOBS      crash points checked at once, each on its own pair of
+#                   RAM disks (2; replaying is cheap, checking costs)
+#   CRASH_GEOMETRIES  geometries test_geometry.sh records (geometry.sh)
 . "$(dirname "$0")/../lib/ktap.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +47,12 @@ CRASH_RANDOM=${CRASH_RANDOM:-4}
 CRASH_CLUSTER=${CRASH_CLUSTER:-65536}
 CRASH_SIZE=${CRASH_SIZE:-48M}
 CRASH_CACHE_MB=${CRASH_CACHE_MB:-}
+CRASH_THREADS=${CRASH_THREADS:-4}
+CRASH_JOBS=${CRASH_JOBS:-2}
+CR_IMG_OPTS=			# more qemu-img create -o options
+CR_BACKING=			# 1: img.qcow2 has a backing file written first
+CR_BURST=4			# one-block writes per scattered burst
+CR_FUA=10			# per cent of the writes with FUA
 RD_KB=262144			# each RAM disk, KiB (allocated as written)
 
 W=$(mktemp -d /tmp/crash.XXXXXX)
@@ -50,16 +63,27 @@ MNT=$W/mnt
 RMNT=$W/rmnt
 mkdir -p "$MNT" "$RMNT"
 
-cr_cleanup() {
+# Every device of a recording and its checks gone, the RAM disks freed.
+cr_teardown() {
+	local j
 	qcow2-dm detach "$DQ" >/dev/null 2>&1
+	for ((j = 0; j < CRASH_JOBS; j++)); do
+		qcow2-dm detach "$DQ$j" >/dev/null 2>&1
+		umount "$RMNT$j" 2>/dev/null
+		dmsetup remove "$SNAP$j" 2>/dev/null
+	done
 	umount "$MNT" 2>/dev/null
 	umount "$RMNT" 2>/dev/null
 	dmsetup remove "$SNAP" 2>/dev/null
 	dmsetup remove "$LW" 2>/dev/null
-	rm -rf "$W"
 	# free the RAM disks' memory for the next test
 	[ -n "${cr_brd:-}" ] && rmmod brd 2>/dev/null
 	return 0
+}
+
+cr_cleanup() {
+	cr_teardown
+	rm -rf "$W"
 }
 trap cr_cleanup EXIT
 
@@ -71,7 +95,9 @@ cr_setup() {
 	if grep -q '^brd ' /proc/modules && ! rmmod brd; then
 		echo "brd already loaded and in use"; return 1
 	fi
-	modprobe brd rd_nr=4 rd_size=$RD_KB || return 4
+	# ram0 recorded, ram1 the log, then a replay target and the
+	# throw-away snapshot's store for each checking job
+	modprobe brd rd_nr=$((2 + 2 * CRASH_JOBS)) rd_size=$RD_KB || return 4
 	cr_brd=1
 }
 
@@ -79,6 +105,13 @@ cr_attach() {
 	local opts=()
 	[ -n "$CRASH_CACHE_MB" ] && opts=(--cache-mb "$CRASH_CACHE_MB")
 	qcow2-dm attach "$1" "$DQ" "${opts[@]}"
+}
+
+# cr_work DEV SEED OPS: one phase of the workload
+cr_work() {
+	"$CRASH_IO" work "$1" "$W/hist" --lw "$LW" --seed "$2" --ops "$3" \
+		--cluster "$CRASH_CLUSTER" --threads "$CRASH_THREADS" --burst "$CR_BURST" \
+		--fua "$CR_FUA"
 }
 
 cr_mark() {			# cr_mark WHAT: a flush completed outside crash_io
@@ -99,10 +132,30 @@ cr_record_start() {
 	dmsetup create "$LW" --table "0 $sz log-writes /dev/ram0 /dev/ram1" || return 1
 	mkfs.ext4 -q -F -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 "/dev/mapper/$LW" || return 1
 	mount -o noatime "/dev/mapper/$LW" "$MNT" || return 1
-	qemu-img create -q -f qcow2 -o cluster_size="$CRASH_CLUSTER" "$MNT/img.qcow2" \
-		"$CRASH_SIZE" || return 1
+	if [ -n "$CR_BACKING" ]; then
+		cr_make_backing || return 1
+		qemu-img create -q -f qcow2 -o cluster_size="$CRASH_CLUSTER$CR_IMG_OPTS" \
+			-b base.qcow2 -F qcow2 "$MNT/img.qcow2" || return 1
+	else
+		qemu-img create -q -f qcow2 -o cluster_size="$CRASH_CLUSTER$CR_IMG_OPTS" \
+			"$MNT/img.qcow2" "$CRASH_SIZE" || return 1
+	fi
 	sync -f "$MNT/img.qcow2" || return 1
 	dmsetup message "$LW" 0 mark start
+}
+
+# base.qcow2 (the backing file, named relative to the image so that a
+# replay mounted elsewhere finds it), written by the workload before the
+# start mark: its writes are in the history, flushed, so every sector the
+# image does not cover must read the base's version.
+cr_make_backing() {
+	local dev
+	qemu-img create -q -f qcow2 "$MNT/base.qcow2" "$CRASH_SIZE" || return 1
+	dev=$(qcow2-dm attach "$MNT/base.qcow2" "$DQ") || return 1
+	cr_work "$dev" "$((CRASH_SEED + 500))" "$CRASH_OPS" || return 1
+	qcow2-dm detach "$DQ" || return 1
+	sync -f "$MNT/base.qcow2" || return 1
+	cr_mark base-written
 }
 
 # End the recording: unmount, $W/list from the log, a summary line.
@@ -124,8 +177,7 @@ cr_record() {
 	cr_record_start || return 1
 
 	dev=$(cr_attach "$MNT/img.qcow2") || return 1
-	"$CRASH_IO" work "$dev" "$W/hist" --lw "$LW" --seed "$CRASH_SEED" \
-		--ops "$CRASH_OPS" --cluster "$CRASH_CLUSTER" || return 1
+	cr_work "$dev" "$CRASH_SEED" "$CRASH_OPS" || return 1
 	qcow2-dm detach "$DQ" || return 1
 	cr_mark after-detach-1 || return 1
 
@@ -136,8 +188,7 @@ cr_record() {
 	cr_mark after-snapshot || return 1
 
 	dev=$(cr_attach "$MNT/img.qcow2") || return 1
-	"$CRASH_IO" work "$dev" "$W/hist" --lw "$LW" --seed "$((CRASH_SEED + 1000))" \
-		--ops "$CRASH_OPS" --cluster "$CRASH_CLUSTER" || return 1
+	cr_work "$dev" "$((CRASH_SEED + 1000))" "$CRASH_OPS" || return 1
 	qcow2-dm detach "$DQ" || return 1
 	cr_mark after-detach-2 || return 1
 	cr_record_snapshots || return 1
@@ -155,16 +206,14 @@ cr_record_snapshots() {
 	dev=$(cr_attach "$MNT/img.qcow2") || return 1
 	while IFS= read -r op; do
 		k=$((k + 1))
-		"$CRASH_IO" work "$dev" "$W/hist" --lw "$LW" --seed "$((CRASH_SEED + 2000 + k))" \
-			--ops "$((CRASH_OPS / 4 + 1))" --cluster "$CRASH_CLUSTER" || return 1
+		cr_work "$dev" "$((CRASH_SEED + 2000 + k))" "$((CRASH_OPS / 4 + 1))" || return 1
 		dmsetup message "$LW" 0 mark "op-snapshot-${op// /-}" || return 1
 		# shellcheck disable=SC2086 # op is two words on purpose
 		dmsetup message "$DQ" 0 snapshot $op ||
 			{ echo "snapshot $op failed"; return 1; }
 		cr_mark "snapshot-${op// /-}" || return 1
 	done < <(tr , '\n' <<< "$CR_SNAP_OPS")
-	"$CRASH_IO" work "$dev" "$W/hist" --lw "$LW" --seed "$((CRASH_SEED + 2999))" \
-		--ops "$((CRASH_OPS / 4 + 1))" --cluster "$CRASH_CLUSTER" || return 1
+	cr_work "$dev" "$((CRASH_SEED + 2999))" "$((CRASH_OPS / 4 + 1))" || return 1
 	dmsetup message "$DQ" 0 snapshot list | grep -qw t2 ||
 		{ echo "snapshot t2 missing from the list"; return 1; }
 	qcow2-dm detach "$DQ" || return 1
@@ -194,15 +243,17 @@ cr_copied_only() {
 	fi
 }
 
-# One crash point: the RAM disk /dev/ram2 holds the log replayed to it.
+# One crash point: the RAM disk $CR_RD holds the log replayed to it (a
+# checking job sets CR_RD, CR_COW, CR_TMP, RMNT, SNAP and DQ to its own).
 # Prints one line; returns 0 clean, 3 leaks only, 1 failure.
+CR_RD=/dev/ram2 CR_COW=/dev/ram3 CR_TMP=$W
 cr_point() {
 	local point=$1 mark=$2 sz out rc res=0 dev vout where=
 	[ "${3#op-}" != "${3:-}" ] && where=" (inside ${3#op-})"
-	sz=$(blockdev --getsz /dev/ram2)
-	dmsetup create "$SNAP" --table "0 $sz snapshot /dev/ram2 /dev/ram3 N 8" || return 1
-	if ! mount -o noatime "/dev/mapper/$SNAP" "$RMNT" 2>"$W/mount.err"; then
-		echo "point $point$where: ext4 does not mount: $(cat "$W/mount.err")"
+	sz=$(blockdev --getsz "$CR_RD")
+	dmsetup create "$SNAP" --table "0 $sz snapshot $CR_RD $CR_COW N 8" || return 1
+	if ! mount -o noatime "/dev/mapper/$SNAP" "$RMNT" 2>"$CR_TMP/mount.err"; then
+		echo "point $point$where: ext4 does not mount: $(cat "$CR_TMP/mount.err")"
 		dmsetup remove "$SNAP"
 		return 1
 	fi
@@ -221,17 +272,18 @@ cr_point() {
 	   echo "$out" | grep -v '^Leaked cluster' | head -30; res=1 ;;
 	esac
 	if [ $res != 1 ]; then
-		if dev=$(cr_attach "$RMNT/img.qcow2" 2>"$W/attach.err"); then
-			vout=$("$CRASH_IO" verify "$dev" "$W/hist" --last-mark "$mark" 2>&1) ||
+		if dev=$(cr_attach "$RMNT/img.qcow2" 2>"$CR_TMP/attach.err"); then
+			vout=$("$CRASH_IO" verify "$dev" "$W/hist" --list "$W/list" \
+				--point "$point" 2>&1) ||
 				{ echo "point $point$where (last mark $mark$(cr_label "$mark")): data check failed"; res=1; }
-			echo "$vout" | tail -n 11 > "$W/verify.out"
-			[ $res = 1 ] && cat "$W/verify.out"
-			lost=$(sed -n 's/.*bytes_lost \([0-9]*\).*/\1/p' "$W/verify.out")
+			echo "$vout" | tail -n 11 > "$CR_TMP/verify.out"
+			[ $res = 1 ] && cat "$CR_TMP/verify.out"
+			lost=$(sed -n 's/.*bytes_lost \([0-9]*\).*/\1/p' "$CR_TMP/verify.out")
 			cr_lost=$((cr_lost + ${lost:-0}))
 			qcow2-dm detach "$DQ" ||
 				{ echo "point $point$where: detach failed"; res=1; }
 		else
-			echo "point $point$where (last mark $mark): attach failed: $(cat "$W/attach.err")"
+			echo "point $point$where (last mark $mark): attach failed: $(cat "$CR_TMP/attach.err")"
 			res=1
 		fi
 	fi
@@ -240,34 +292,68 @@ cr_point() {
 	return $res
 }
 
-# Walk the chosen crash points in order. Sets the cr_* counters.
+# cr_job J: check every CRASH_JOBS-th point of $W/points from the J-th on,
+# in order, replaying onto the job's own RAM disk from its last point; one
+# line "KIND RC LOST COPIED" a point into $W/job$J/res, messages to out.
+cr_job() {
+	local j=$1 prev=0 i=0 point mark kind rc
+	CR_RD=/dev/ram$((2 + 2 * j)) CR_COW=/dev/ram$((3 + 2 * j)) CR_TMP=$W/job$j
+	RMNT=$W/rmnt$j SNAP=$SNAP$j DQ=$DQ$j
+	mkdir -p "$CR_TMP" "$RMNT"
+	: > "$CR_TMP/res"
+	while read -r point mark kind; do
+		i=$((i + 1))
+		[ $(((i - 1) % CRASH_JOBS)) = "$j" ] || continue
+		# a long run's time limit: stop between points
+		[ -n "${CR_DEADLINE:-}" ] && [ "$(date +%s)" -ge "$CR_DEADLINE" ] && break
+		lwlog replay /dev/ram1 "$CR_RD" --from "$prev" --to "$point" || return 1
+		prev=$point
+		cr_lost=0 cr_copied=0
+		cr_point "$point" "$mark" "$kind"; rc=$?
+		echo "$kind $rc $cr_lost $cr_copied" >> "$CR_TMP/res"
+	done < "$W/points"
+}
+
+# Check the chosen crash points, CRASH_JOBS at a time. Sets the cr_*
+# counters.
 cr_replay_all() {
-	local prev=0 point mark kind rc t0=$SECONDS
+	local j t0=$SECONDS kind rc lost copied fail=0
+	local pids=()
 	cr_tried=0; cr_clean=0; cr_leaks=0; cr_errors=0; cr_lost=0
 	cr_nflush=0; cr_nrandom=0; cr_nop=0; cr_copied=0
 	"$CRASH_IO" points "$W/list" "$W/hist" --start start --seed "$CRASH_SEED" \
 		--max "$CRASH_POINTS" --random "$CRASH_RANDOM" > "$W/points" || return 1
-	while read -r point mark kind; do
-		lwlog replay /dev/ram1 /dev/ram2 --from $prev --to "$point" || return 1
-		prev=$point
-		cr_point "$point" "$mark" "$kind"; rc=$?
-		cr_tried=$((cr_tried + 1))
-		case $kind in
-		flush) cr_nflush=$((cr_nflush + 1)) ;;
-		op-*) cr_nop=$((cr_nop + 1)) ;;
-		*) cr_nrandom=$((cr_nrandom + 1)) ;;
-		esac
-		case $rc in
-		0) cr_clean=$((cr_clean + 1)) ;;
-		3) cr_leaks=$((cr_leaks + 1)) ;;
-		*) cr_errors=$((cr_errors + 1)) ;;
-		esac
-	done < "$W/points"
+	for ((j = 0; j < CRASH_JOBS; j++)); do
+		mkdir -p "$W/job$j"
+		(cr_job "$j") > "$W/job$j/out" 2>&1 &
+		pids+=($!)
+	done
+	for j in "${!pids[@]}"; do
+		wait "${pids[$j]}" || { echo "checking job $j failed"; fail=1; }
+		cat "$W/job$j/out"
+		while read -r kind rc lost copied; do
+			cr_tried=$((cr_tried + 1))
+			cr_lost=$((cr_lost + lost))
+			cr_copied=$((cr_copied + copied))
+			case $kind in
+			flush) cr_nflush=$((cr_nflush + 1)) ;;
+			op-*) cr_nop=$((cr_nop + 1)) ;;
+			*) cr_nrandom=$((cr_nrandom + 1)) ;;
+			esac
+			case $rc in
+			0) cr_clean=$((cr_clean + 1)) ;;
+			3) cr_leaks=$((cr_leaks + 1)) ;;
+			*) cr_errors=$((cr_errors + 1)) ;;
+			esac
+		done < "$W/job$j/res"
+	done
+	[ "$cr_tried" = "$(wc -l < "$W/points")" ] || [ -n "${CR_DEADLINE:-}" ] ||
+		{ echo "only $cr_tried of $(wc -l < "$W/points") points checked"; fail=1; }
 	echo "crash points tried: $cr_tried ($cr_nflush flush/FUA, $cr_nrandom random or end," \
 	     "$cr_nop inside online snapshot create/delete, of which $cr_copied" \
 	     "in the COPIED-flag window, repaired by qemu-img check -r all)" \
 	     "of $(grep -c ' [^ ]*[FU][^ ]* ' "$W/list") flush/FUA entries;" \
 	     "clean $cr_clean, leaks only $cr_leaks, errors $cr_errors; bytes lost $cr_lost;" \
-	     "$((SECONDS - t0))s"
-	[ "$cr_errors" = 0 ] && [ "$cr_lost" = 0 ]
+	     "$((SECONDS - t0))s, $CRASH_JOBS checking jobs"
+	[ "$fail" = 0 ] && [ "$cr_errors" = 0 ] && [ "$cr_lost" = 0 ]
 }

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Power cuts: record every write under a dm-qcow2 image during a mixed
-# workload, replay to flush/FUA points and random points between them,
-# and check the image and the data at each (see lib.sh).
+# workload of CRASH_THREADS writers, replay to flush/FUA points and random
+# points between them, and check the image and the data at each, in
+# CRASH_JOBS parallel jobs (see lib.sh).
 . "$(dirname "$0")/lib.sh"
 
 ktap_header
@@ -16,8 +17,9 @@ if [ $setup_rc = 4 ]; then
 	ktap_finish
 fi
 [ $setup_rc = 0 ] || { ktap_fail "setup" "RAM disks"; ktap_finish; }
-ktap_print "seed $CRASH_SEED (rerun: CRASH_SEED=$CRASH_SEED), $CRASH_OPS operations per phase, cluster $CRASH_CLUSTER," \
-	"size $CRASH_SIZE, at most ${CRASH_POINTS/#0/all} points + $CRASH_RANDOM random"
+ktap_print "seed $CRASH_SEED (rerun: CRASH_SEED=$CRASH_SEED), $CRASH_OPS operations per phase" \
+	"from $CRASH_THREADS threads, cluster $CRASH_CLUSTER, size $CRASH_SIZE," \
+	"at most ${CRASH_POINTS/#0/all} points + $CRASH_RANDOM random, $CRASH_JOBS checking jobs"
 ktap_run "record a mixed workload" cr_record
 ktap_run "image and data at every crash point" cr_replay_all
 # the whole log replayed: what the machine had at the end, with no cut
