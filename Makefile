@@ -18,6 +18,8 @@
 #   make checkpatch                  kernel style check of module sources
 #   make bench                       benchmarks in the test VM (bench/)
 #   make stress [STRESS_SECONDS=N]   bounded mixed load on the whole stack
+#   make fuzz-long [FUZZ_IMAGES=N] [FUZZ_REQUESTS=N] [FUZZ_SECONDS=S]
+#                                    long fuzz run, corpus replayed first
 #
 # See README.md.
 
@@ -33,12 +35,12 @@ TOP := $(CURDIR)
 export KVER
 
 .PHONY: all deps deps-quiet modules tools check demo install clean clean-modules \
-	checkpatch dkms-check help bench check-e2e stress deb check-host
+	checkpatch dkms-check help bench check-e2e stress deb check-host fuzz-long
 
 all: modules tools
 
 help:
-	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,23p' Makefile | sed 's/^# \{0,1\}//'
 
 # Explicit `make deps` installs both kernel lines; the other targets only
 # make sure the line they need is there, silently when it is.
@@ -89,6 +91,19 @@ stress: modules tools
 		--timeout $$(($(STRESS_SECONDS) + 900)) -- \
 		env STRESS_SECONDS=$(STRESS_SECONDS) STRESS_SEED=$(STRESS_SEED) \
 		STRESS_BACKUPS=$(STRESS_BACKUPS) selftests/run_suite stress
+
+# Not part of make check: the long fuzz run (selftests/fuzz/fuzz_long.sh),
+# until both counts are reached or FUZZ_SECONDS (0: no limit) have passed;
+# FUZZ_FIRST and FUZZ_SEED pass through. Documentation/reliability.md.
+FUZZ_IMAGES ?= 100000
+FUZZ_REQUESTS ?= 1000000
+FUZZ_SECONDS ?= 0
+fuzz-long: modules tools
+	@$(MAKE) -s -C selftests
+	@tools/vm/run --kver $(KVER) --mem 2048 --cpus 2 \
+		--timeout $$(if [ $(FUZZ_SECONDS) = 0 ]; then echo 2592000; else echo $$(($(FUZZ_SECONDS) + 1800)); fi) -- \
+		env FUZZ_IMAGES=$(FUZZ_IMAGES) FUZZ_REQUESTS=$(FUZZ_REQUESTS) \
+		FUZZ_SECONDS=$(FUZZ_SECONDS) selftests/fuzz/fuzz_long.sh
 
 bench: modules tools
 	@bench/run --kver $(KVER) $(BENCH_ARGS)

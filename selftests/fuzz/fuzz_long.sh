@@ -30,7 +30,7 @@ echo "# fuzz-long: images $IMAGES from case $FIRST, requests $REQUESTS from seed
 start=$SECONDS
 failures=0
 declare -A tot=()
-keys="images attempts refused attached judged regions equal dev_eio both_eio skipped diffs failed"
+keys="images attempts refused attached qemu_refused judged regions equal dev_eio both_eio skipped diffs failed"
 for k in $keys; do tot[$k]=0; done
 reqs=0 broken=0 chunks_r=0
 
@@ -58,7 +58,11 @@ while time_left && { [ "${tot[images]}" -lt "$IMAGES" ] || [ "$reqs" -lt "$REQUE
 			--work "$WORK" --save "$FUZZ_CORPUS" --timeout "${FUZZ_TIMEOUT:-60}" \
 			> "$WORK/out" 2>&1
 		rc=$?
-		grep -v '^# \(time\|seeds\|cases\)' "$WORK/out" | grep -v '^# totals' | grep '^#' | grep -v '^# qcow2 fuzz:' || true
+		# what went wrong, with its details; the refused-clean reasons summed
+		awk '/^# refused-clean/ { r = 1; next } /^#   [0-9]+ x / && r { next }
+		     { r = 0 } /^# (DIFF|HANG|FAILED|case |corpus )/ || /^#   / || /saved to/' "$WORK/out"
+		sed -n '/^# refused-clean/,/^# totals/s/^#   \([0-9]*\) x \(.*\) (.*$/\1 \2/p' "$WORK/out" \
+			>> "$WORK/refused"
 		line=$(grep '^# totals:' "$WORK/out")
 		for k in $keys; do
 			v=$(echo "$line" | sed -n "s/.* $k=\([0-9]*\).*/\1/p")
@@ -104,10 +108,16 @@ done
 t=$((SECONDS - start))
 echo "# fuzz-long summary: ${t}s; images ${tot[images]} (cases $FIRST..$((next - 1)))," \
 	"refused at create ${tot[refused]} of ${tot[attempts]} tables, attached ${tot[attached]}," \
+	"opened by QEMU $((tot[images] - tot[qemu_refused]))," \
 	"judged against QEMU ${tot[judged]}; regions compared ${tot[regions]}: equal ${tot[equal]}," \
 	"EIO on device ${tot[dev_eio]}, EIO on both ${tot[both_eio]}, skipped ${tot[skipped]}," \
 	"differing ${tot[diffs]}; requests $reqs in $chunks_r chunks from seed $SEED" \
 	"(queue broken $broken); failures $failures"
+if [ -s "$WORK/refused" ]; then
+	echo "# refused-clean (the target refused an image QEMU checks consistent and reads without an error), by reason:"
+	awk '{ n = $1; $1 = ""; c[substr($0, 2)] += n } END { for (r in c) printf "#   %d x %s\n", c[r], r }' \
+		"$WORK/refused" | sort -k2 -rn
+fi
 echo "# rates: images $(( tot[images] * 3600 / (itime ? itime : 1) ))/h over ${itime}s," \
 	"requests $(( reqs * 3600 / (rtime ? rtime : 1) ))/h over ${rtime}s"
 [ "$failures" = 0 ]

@@ -60,6 +60,11 @@ SEEDS = [
      8 * MIB),
     ("datafile-extl2", "cluster_size=65536,extended_l2=on,data_file=@", "w:0:8k w:1M:64k",
      8 * MIB),
+    # z: zeroed with the host cluster kept (QEMU's "zero, allocated"): the
+    # data under the zero flag or zero subcluster bit is not zero
+    ("zero-flag", "cluster_size=65536", "w:0:192k z:64k:64k w:1M:128k z:1M:64k", 8 * MIB),
+    ("extl2-zero", "cluster_size=65536,extended_l2=on",
+     "w:0:64k z:8k:8k w:2M:64k z:2M:2k z:3M:64k", 8 * MIB),
 ]
 for _bits in (1, 2, 4, 8, 32, 64):
     SEEDS.append(("refcount%d" % _bits, "cluster_size=65536,refcount_bits=%d" % _bits,
@@ -91,6 +96,9 @@ def make_seeds(d):
             if kind in ("w", "c"):
                 off, ln = arg.split(":")
                 sh("qemu-io", "-c", "write %s-P 0x%x %s %s" % ("-c " if kind == "c" else "", pat, off, ln), img)
+            elif kind == "z":
+                off, ln = arg.split(":")
+                sh("qemu-io", "-c", "write -z %s %s" % (off, ln), img)
             elif kind == "snap":
                 sh("qemu-img", "snapshot", "-c", arg, img)
             elif kind == "bitmap":
