@@ -6,20 +6,25 @@ Seed images come from qemu-img / qemu-io (every layout the target may meet,
 external data files too: a case gets a fresh copy of its seed's data file);
 each fuzz case copies one seed and damages it in 1..4 ways chosen by a
 deterministic PRNG seeded with the case number, so any case can be rebuilt
-from its number alone. In the test VM every case is attached with
-`dmsetup create` (table length from the damaged header, and from the
-seed's real size), the whole device is read, a few blocks are written and
-flushed, and the device is removed. Refusal at create and I/O errors are
-fine; a kernel warning, an oops or a hang (per-case timeout) is not.
+from its number alone. In the test VM every case is first read by QEMU,
+then attached with `dmsetup create` (table length from the damaged header,
+and from the seed's real size); the device's reads are judged against
+QEMU's (the judge: its comment below, Documentation/reliability.md), a few blocks are written and flushed, and
+the device is removed. Refusal at create and I/O errors are fine; a silent
+difference from QEMU, a kernel warning, an oops or a hang (per-command
+timeout) is not, and such a case is saved (--save, the corpus).
 
   qcow2_fuzz.py seeds DIR                 make the seed images in DIR
   qcow2_fuzz.py mutate DIR CASE OUT       write case CASE's image to OUT
   qcow2_fuzz.py run DIR [--iters N] [--first CASE] [--timeout S]
-                                          fuzz cases FIRST..FIRST+N-1
+                        [--save CORPUS]   fuzz cases FIRST..FIRST+N-1
   qcow2_fuzz.py run DIR --case CASE       one case (reproducer)
+  qcow2_fuzz.py run DIR --pristine        the seeds unmutated, judged
+  qcow2_fuzz.py corpus CORPUS --work DIR  replay the saved cases
 
 `run` prints one line per case that found something, and a summary; exit
-status 1 when a case hung or the kernel logged a warning.
+status 1 when a case differed from QEMU, hung or the kernel logged a
+warning.
 """
 import argparse
 import os
