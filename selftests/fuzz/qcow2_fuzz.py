@@ -9,8 +9,8 @@ deterministic PRNG seeded with the case number, so any case can be rebuilt
 from its number alone. In the test VM every case is first read by QEMU,
 then attached with `dmsetup create` (table length from the damaged header,
 and from the seed's real size); the device's reads are judged against
-QEMU's (the judge: its comment below, Documentation/reliability.md), a few blocks are written and flushed, and
-the device is removed. Refusal at create and I/O errors are fine; a silent
+QEMU's (the judge: its comment below, Documentation/reliability.md), a
+few blocks are written and flushed, and the device is removed. Refusal at create and I/O errors are fine; a silent
 difference from QEMU, a kernel warning, an oops or a hang (per-command
 timeout) is not, and such a case is saved (--save, the corpus).
 
