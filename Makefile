@@ -22,6 +22,8 @@
 #                                    blktests checkout of yours; manual)
 #   make crash-long [CRASH_LONG_POINTS=N]  power cuts by the ten thousand
 #                                    (manual, hours under TCG)
+#   make fuzz-long [FUZZ_IMAGES=N] [FUZZ_REQUESTS=N] [FUZZ_SECONDS=S]
+#                                    long fuzz run, corpus replayed first
 #
 # See README.md.
 
@@ -38,7 +40,7 @@ export KVER
 
 .PHONY: all deps deps-quiet modules tools check demo install clean clean-modules \
 	checkpatch dkms-check help bench check-e2e stress deb check-host \
-	blktests crash-long
+	blktests crash-long fuzz-long
 
 all: modules tools
 
@@ -108,6 +110,19 @@ stress: modules tools
 CRASH_LONG_POINTS ?= 10000
 crash-long: modules tools
 	@CRASH_LONG_POINTS=$(CRASH_LONG_POINTS) tools/vm/check --kver $(KVER) --suites crash_long
+
+# Not part of make check: the long fuzz run (selftests/fuzz/fuzz_long.sh),
+# until both counts are reached or FUZZ_SECONDS (0: no limit) have passed;
+# FUZZ_FIRST and FUZZ_SEED pass through. Documentation/reliability.md.
+FUZZ_IMAGES ?= 100000
+FUZZ_REQUESTS ?= 1000000
+FUZZ_SECONDS ?= 0
+fuzz-long: modules tools
+	@$(MAKE) -s -C selftests
+	@tools/vm/run --kver $(KVER) --mem 2048 --cpus 2 \
+		--timeout $$(if [ $(FUZZ_SECONDS) = 0 ]; then echo 2592000; else echo $$(($(FUZZ_SECONDS) + 1800)); fi) -- \
+		env FUZZ_IMAGES=$(FUZZ_IMAGES) FUZZ_REQUESTS=$(FUZZ_REQUESTS) \
+		FUZZ_SECONDS=$(FUZZ_SECONDS) selftests/fuzz/fuzz_long.sh
 
 bench: modules tools
 	@bench/run --kver $(KVER) $(BENCH_ARGS)

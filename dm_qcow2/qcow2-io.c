@@ -135,6 +135,16 @@ static int decode(struct qcow2 *q, u64 pos, u64 len, struct qcow2_map *m)
 			  m->entry, pos);
 		return -EIO;
 	}
+	/*
+	 * In an external data file every guest cluster lives at its own
+	 * offset (the qcow2 spec requires it, QEMU fails the request
+	 * otherwise): an entry naming another is damage, not data to serve.
+	 */
+	if (q->ext_data && has_host && off != qcow2_cl_align(q, pos)) {
+		qcow2_corrupt(q, "L2 entry for %llu names data file offset %llu, not its own",
+			      pos, off);
+		return -EIO;
+	}
 	why = has_host ? host_cluster_bad(q, off) : NULL;
 	if (why) {
 		qcow2_corrupt(q, "L2 entry for %llu names host offset %llu: %s",

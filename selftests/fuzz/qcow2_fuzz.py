@@ -6,20 +6,25 @@ Seed images come from qemu-img / qemu-io (every layout the target may meet,
 external data files too: a case gets a fresh copy of its seed's data file);
 each fuzz case copies one seed and damages it in 1..4 ways chosen by a
 deterministic PRNG seeded with the case number, so any case can be rebuilt
-from its number alone. In the test VM every case is attached with
-`dmsetup create` (table length from the damaged header, and from the
-seed's real size), the whole device is read, a few blocks are written and
-flushed, and the device is removed. Refusal at create and I/O errors are
-fine; a kernel warning, an oops or a hang (per-case timeout) is not.
+from its number alone. In the test VM every case is first read by QEMU,
+then attached with `dmsetup create` (table length from the damaged header,
+and from the seed's real size); the device's reads are judged against
+QEMU's (the judge: its comment below, Documentation/reliability.md), a
+few blocks are written and flushed, and the device is removed. Refusal at create and I/O errors are fine; a silent
+difference from QEMU, a kernel warning, an oops or a hang (per-command
+timeout) is not, and such a case is saved (--save, the corpus).
 
   qcow2_fuzz.py seeds DIR                 make the seed images in DIR
   qcow2_fuzz.py mutate DIR CASE OUT       write case CASE's image to OUT
   qcow2_fuzz.py run DIR [--iters N] [--first CASE] [--timeout S]
-                                          fuzz cases FIRST..FIRST+N-1
+                        [--save CORPUS]   fuzz cases FIRST..FIRST+N-1
   qcow2_fuzz.py run DIR --case CASE       one case (reproducer)
+  qcow2_fuzz.py run DIR --pristine        the seeds unmutated, judged
+  qcow2_fuzz.py corpus CORPUS --work DIR  replay the saved cases
 
 `run` prints one line per case that found something, and a summary; exit
-status 1 when a case hung or the kernel logged a warning.
+status 1 when a case differed from QEMU, hung or the kernel logged a
+warning.
 """
 import argparse
 import os
@@ -60,6 +65,11 @@ SEEDS = [
      8 * MIB),
     ("datafile-extl2", "cluster_size=65536,extended_l2=on,data_file=@", "w:0:8k w:1M:64k",
      8 * MIB),
+    # z: zeroed with the host cluster kept (QEMU's "zero, allocated"): the
+    # data under the zero flag or zero subcluster bit is not zero
+    ("zero-flag", "cluster_size=65536", "w:0:192k z:64k:64k w:1M:128k z:1M:64k", 8 * MIB),
+    ("extl2-zero", "cluster_size=65536,extended_l2=on",
+     "w:0:64k z:8k:8k w:2M:64k z:2M:2k z:3M:64k", 8 * MIB),
 ]
 for _bits in (1, 2, 4, 8, 32, 64):
     SEEDS.append(("refcount%d" % _bits, "cluster_size=65536,refcount_bits=%d" % _bits,
@@ -91,6 +101,9 @@ def make_seeds(d):
             if kind in ("w", "c"):
                 off, ln = arg.split(":")
                 sh("qemu-io", "-c", "write %s-P 0x%x %s %s" % ("-c " if kind == "c" else "", pat, off, ln), img)
+            elif kind == "z":
+                off, ln = arg.split(":")
+                sh("qemu-io", "-c", "write -z %s %s" % (off, ln), img)
             elif kind == "snap":
                 sh("qemu-img", "snapshot", "-c", arg, img)
             elif kind == "bitmap":
@@ -608,27 +621,321 @@ def exercise(dev_name, sectors, st, timeout):
         st["flush_errors"] += 1
 
 
-def run_case(seed_dir, work, case, st, timeout, kmsg, verbose):
+# ---- the judge: QEMU's reading of the same image ------------------------
+#
+# Before the image is attached, QEMU opens it read-only with the same
+# external data file and backing file the table names. When QEMU cannot
+# open it (qemu-img info fails), the case is not judged. Otherwise
+# `qemu-img check` classes it: consistent (exit 0, or 3: leaked clusters
+# only) or corrupt (any other exit; QEMU still reads it). The first
+# JUDGE_MAX bytes of the virtual disk (all of it for every seed) are read
+# by QEMU and, through the attached device before anything is written to
+# it, with O_DIRECT, in regions of REGION bytes, each on its own so that an
+# error in one hides no other. Per region:
+#   QEMU bytes, device bytes     equal: fine; different: FAIL
+#   QEMU bytes, device EIO       fine (the target may refuse what it
+#                                cannot serve safely)
+#   QEMU error, device EIO       fine
+#   QEMU error, device bytes     FAIL: the device made up data QEMU
+#                                could not read (a compressed stream QEMU
+#                                rejects, an entry QEMU calls corrupt)
+# The same rule holds for consistent and corrupt images: QEMU opened
+# read-only never marks an image corrupt, it fails the requests that meet
+# damage, so each region's outcome is its own. A region either side
+# could not judge (another errno, a short read) is counted as skipped.
+# A table the target refuses for an image QEMU calls consistent and reads
+# without an error is counted with the target's reason (refused-clean):
+# reported, not failed; each such reason is weighed against the qcow2
+# specification by hand (Documentation/reliability.md).
+
+REGION = 64 << 10
+JUDGE_MAX = 16 * MIB
+QEMU_TIMEOUT = 120
+
+
+def qemu_spec(c, backing=True):
+    """The case as QEMU opens it: json: filename with the same data file
+    and backing file as the table."""
+    import json
+    spec = {"driver": "qcow2", "file": {"driver": "file", "filename": c["img"]}}
+    if c["data"]:
+        spec["data-file"] = {"driver": "file", "filename": c["data"]}
+    if c["backing"] and backing:
+        spec["backing"] = {"driver": "qcow2",
+                           "file": {"driver": "file", "filename": c["backing"]}}
+    return "json:" + json.dumps(spec, separators=(",", ":"))
+
+
+def qemu_run(cmd):
+    """(rc, output) of a QEMU tool; rc None when it ran out of time."""
+    t0 = time.time()
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=QEMU_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return None, "timed out"
+    finally:
+        CMD_TIME[cmd[0]] = CMD_TIME.get(cmd[0], 0) + time.time() - t0
+    return p.returncode, p.stdout.decode(errors="replace")
+
+
+def qemu_check(c):
+    """qemu-img check's exit status: 0 clean, 3 leaks only, 2 corrupt."""
+    rc, _ = qemu_run(["qemu-img", "check", qemu_spec(c, backing=False)])
+    return rc
+
+
+def regions_of(length):
+    out = []
+    for off in range(0, length, REGION):
+        ln = min(REGION, length - off) & ~511
+        if ln:
+            out.append((off, ln))
+    return out
+
+
+def qemu_view(c, work, st):
+    """QEMU's reading of the case: None (QEMU cannot open it) or a dict:
+    size, regions [(off, len)], status (str, '.' read, 'E' error, '-' not
+    judged), data (bytes). The virtual size is the header's, as QEMU's."""
+    spec = qemu_spec(c)
+    size = header_sectors(c["img"]) * 512
+    v = {"size": size, "regions": regions_of(min(size, JUDGE_MAX))}
+    n = len(v["regions"])
+    raw = os.path.join(work, "qemu.raw")
+    if not n:
+        v.update(status="", data=b"")
+        return v
+    length = v["regions"][-1][0] + v["regions"][-1][1]
+    rc, out = qemu_run(["qemu-img", "dd", "-O", "raw", "bs=%d" % REGION,
+                        "count=%d" % n, "if=" + spec, "of=" + raw])
+    if rc == 0:
+        with open(raw, "rb") as f:
+            data = f.read(length)
+        os.unlink(raw)
+        v.update(status="." * n, data=data.ljust(length, b"\0"))
+        return v
+    # some region failed: each on its own (qemu-io), then the readable
+    # runs of regions with qemu-img dd
+    cmd = ["qemu-io", "-r", spec]
+    for off, ln in v["regions"]:
+        cmd += ["-c", "read %d %d" % (off, ln)]
+    rc, out = qemu_run(cmd)
+    status = []
+    if rc is not None:
+        for line in out.splitlines():
+            if line.startswith("read ") and " bytes at offset " in line:
+                status.append(".")
+            elif line.startswith("read failed: Input/output error"):
+                status.append("E")
+            elif line.startswith("read failed"):
+                status.append("-")
+    if len(status) != n:
+        st["qemu_refused"] += 1
+        return None
+    data = bytearray(length)
+    i = 0
+    while i < n:
+        if status[i] != ".":
+            i += 1
+            continue
+        j = i
+        while j < n and status[j] == ".":
+            j += 1
+        rc, _ = qemu_run(["qemu-img", "dd", "-O", "raw", "bs=%d" % REGION,
+                          "skip=%d" % i, "count=%d" % (j - i), "if=" + spec, "of=" + raw])
+        if rc == 0:
+            with open(raw, "rb") as f:
+                b = f.read(length - i * REGION)
+            data[i * REGION:i * REGION + len(b)] = b
+        else:
+            status[i:j] = "-" * (j - i)
+        if os.path.exists(raw):
+            os.unlink(raw)
+        i = j
+    v.update(status="".join(status), data=bytes(data))
+    return v
+
+
+def read_regions(dev, length, plant_diff=False):
+    """Read DEV in regions with O_DIRECT, each on its own: (status, data),
+    status one character a region ('.' read, 'E' EIO, '-' other), data
+    with zeros where a read failed."""
+    import mmap
+    fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
+    buf = mmap.mmap(-1, REGION)
+    status = []
+    out = []
+    try:
+        for off, ln in regions_of(length):
+            mv = memoryview(buf)[:ln]
+            try:
+                n = os.preadv(fd, [mv], off)
+                s = "." if n == ln else "-"
+            except OSError as e:
+                s = "E" if e.errno == 5 else "-"
+            data = bytes(mv) if s == "." else bytes(ln)
+            if s == "." and plant_diff and "." not in status:
+                data = bytes([data[0] ^ 0x5A]) + data[1:]   # self-test: a wrong byte
+            out.append(data)
+            status.append(s)
+            del mv
+    finally:
+        os.close(fd)
+    return "".join(status), b"".join(out)
+
+
+def read_regions_timed(dev, length, timeout):
+    """read_regions() in a thread: a device that stops answering raises
+    Hang (the thread stays blocked; the run ends there)."""
+    import threading
+    res = {}
+
+    def work():
+        try:
+            res["r"] = read_regions(dev, length, PLANT == "diff")
+        except OSError as e:
+            res["e"] = e
+    t0 = time.time()
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    t.join(timeout)
+    CMD_TIME["device reads"] = CMD_TIME.get("device reads", 0) + time.time() - t0
+    if t.is_alive():
+        raise Hang("O_DIRECT reads of " + dev)
+    if "e" in res:
+        return "", str(res["e"])
+    return res["r"]
+
+
+def judge(c, dev, sectors, qv, st, timeout, work):
+    """Compare the device's regions with QEMU's; a list of findings."""
+    length = min(sectors * 512, qv["size"], JUDGE_MAX)
+    regs = regions_of(length)
+    if not regs:
+        return []
+    dstat, ddata = read_regions_timed(dev, length, timeout)
+    if len(dstat) != len(regs):
+        print("# %s: reading the device failed: %s" % (c["label"], ddata))
+        st["skipped"] += len(regs)
+        return []
+    st["judged"] += 1
+    found = []
+    for i, (off, ln) in enumerate(regs):
+        q, d = qv["status"][i], dstat[i]
+        if q == "-" or d == "-":
+            st["skipped"] += 1
+            continue
+        st["regions"] += 1
+        if q == "." and d == ".":
+            a, b = qv["data"][off:off + ln], ddata[off:off + ln]
+            if a == b:
+                st["equal"] += 1
+                continue
+            k = next(j for j in range(ln) if a[j] != b[j])
+            nd = sum(1 for j in range(ln) if a[j] != b[j])
+            found.append("region @0x%x: %d bytes differ, first at 0x%x: QEMU %s, device %s"
+                         % (off, nd, off + k, a[k:k + 8].hex(), b[k:k + 8].hex()))
+        elif q == "." and d == "E":
+            st["dev_eio"] += 1
+        elif q == "E" and d == "E":
+            st["both_eio"] += 1
+        else:
+            found.append("region @0x%x: QEMU fails to read it, the device returned data" % off)
+    st["diffs"] += len(found)
+    return found
+
+
+# ---- running cases in the VM -------------------------------------------
+
+def case_of(seed_dir, work, case):
+    """Build case CASE's image (and a fresh copy of its data file)."""
     img = os.path.join(work, "case.qcow2")
     t0 = time.time()
-    name, done = mutate(seed_dir, case, img)
+    if case < 0:
+        # the pristine seeds: case -1 - N is seed N unmutated
+        name = SEEDS[-1 - case][0]
+        shutil.copyfile(os.path.join(seed_dir, name + ".qcow2"), img)
+        done = ["unmutated"]
+    else:
+        name, done = mutate(seed_dir, case, img)
     CMD_TIME["mutate"] = CMD_TIME.get("mutate", 0) + time.time() - t0
-    seed_size = [s[3] for s in SEEDS if s[0] == name][0]
-    extra = ""
-    data = None
+    c = {"label": "case %d" % case, "case": case, "seed": name, "done": done, "img": img,
+         "data": None, "backing": None,
+         "seed_size": [s[3] for s in SEEDS if s[0] == name][0]}
     if name == "backing":
-        extra = " 3 backing qcow2 " + os.path.join(seed_dir, "backing-base.qcow2")
+        c["backing"] = os.path.join(seed_dir, "backing-base.qcow2")
     elif os.path.exists(os.path.join(seed_dir, name + ".data")):
         # the data file is only data (written by the case): a fresh copy
-        data = os.path.join(work, "case.data")
-        shutil.copyfile(os.path.join(seed_dir, name + ".data"), data)
-        extra = " 2 data_file " + data
+        c["data"] = os.path.join(work, "case.data")
+        shutil.copyfile(os.path.join(seed_dir, name + ".data"), c["data"])
+    return c
+
+
+def save_case(c, seed_dir, save, why):
+    """Keep a failing case in the corpus: its image as built (xz), the
+    data file or backing file it ran with, and what it found."""
+    import json
+    import lzma
+    if not save:
+        return
+    os.makedirs(save, exist_ok=True)
+    base = os.path.join(save, "%s-%d" % (c["seed"], c["case"]))
+    # the image as it was before the target saw it
+    tmp = base + ".tmp"
+    if c["case"] >= 0:
+        mutate(seed_dir, c["case"], tmp)
+    else:
+        shutil.copyfile(os.path.join(seed_dir, c["seed"] + ".qcow2"), tmp)
+    files = {"image": tmp}
+    if c["data"]:
+        files["data_file"] = os.path.join(seed_dir, c["seed"] + ".data")
+    if c["backing"]:
+        files["backing"] = c["backing"]
+    info = {"case": c["case"], "seed": c["seed"], "mutations": c["done"], "found": why,
+            "seed_size": c["seed_size"], "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    for k, p in files.items():
+        with open(p, "rb") as f, lzma.open(base + "." + k + ".xz", "wb") as o:
+            o.write(f.read())
+        info[k] = os.path.basename(base + "." + k + ".xz")
+    os.unlink(tmp)
+    with open(base + ".json", "w") as f:
+        json.dump(info, f, indent=1)
+        f.write("\n")
+    print("# %s saved to %s.json" % (c["label"], base))
+
+
+REFUSAL = "device-mapper: table: "
+
+
+def refusal_reason(lines):
+    for ln in lines:
+        if REFUSAL in ln and "qcow2: " in ln:
+            r = ln.split("qcow2: ", 1)[1]
+            return r.rsplit(" (-", 1)[0] if r.endswith(")") else r
+    return "unknown (no reason in the kernel log)"
+
+
+def run_case(c, st, timeout, kmsg, verbose, work, seed_dir=None, save=None):
+    img = c["img"]
+    name = c["seed"]
+    extra = ""
+    if c["backing"]:
+        extra = " 3 backing qcow2 " + c["backing"]
+    elif c["data"]:
+        extra = " 2 data_file " + c["data"]
     st["images"] += 1
     st["seeds"].setdefault(name, [0, 0])[0] += 1
+    qv = qemu_view(c, work, st) if JUDGE else None
+    reads_clean = qv is not None and "E" not in qv["status"] and "-" not in qv["status"]
     tried = set()
-    for sectors in (header_sectors(img), seed_size // 512):
+    written = False
+    lines = []
+    found = []
+    for sectors in (header_sectors(img), c["seed_size"] // 512):
         if sectors == 0 or sectors >= (1 << 55) or sectors in tried:
             continue
+        first = not tried
         tried.add(sectors)
         dm = "fuzz%d" % os.getpid()
         table = "0 %d qcow2 %s%s" % (sectors, img, extra)
@@ -636,63 +943,161 @@ def run_case(seed_dir, work, case, st, timeout, kmsg, verbose):
         rc, out = run_cmd(["dmsetup", "create", dm, "--table", table], timeout)
         if rc:
             st["refused"] += 1
+            new = kmsg.new()
+            lines += new
+            if first and reads_clean and qemu_check(c) in (0, 3):
+                r = refusal_reason(new)
+                st["refused_clean"].setdefault(r, []).append(c["label"])
             continue
         st["attached"] += 1
         st["seeds"][name][1] += 1
         try:
-            exercise(dm, sectors, st, timeout)
+            if qv is not None and not written:
+                found = judge(c, "/dev/mapper/" + dm, sectors, qv, st, timeout, work)
+            written = True
+            if c["case"] is None or c["case"] >= 0:
+                exercise(dm, sectors, st, timeout)
         finally:
             rc, out = run_cmd(["dmsetup", "remove", dm], timeout)
             if rc:
                 st["remove_errors"] += 1
-                print("# case %d: dmsetup remove failed: %s" % (case, out.strip()))
+                print("# %s: dmsetup remove failed: %s" % (c["label"], out.strip()))
     if verbose:
-        print("# case %d seed %s: %s" % (case, name, "; ".join(done)))
-    bad = kmsg.bad(kmsg.new())
+        print("# %s seed %s: %s; QEMU regions: %s" % (c["label"], name, "; ".join(c["done"]),
+              "cannot open" if qv is None else qv["status"] or "none"))
+    lines += kmsg.new()
+    bad = kmsg.bad(lines)
+    why = []
+    if found:
+        st["diff_cases"].append(c["label"])
+        print("# DIFF: %s (seed %s: %s; qemu-img check exit %s):"
+              % (c["label"], name, "; ".join(c["done"]), qemu_check(c)))
+        for f in found[:8]:
+            print("#   " + f)
+        why.append("differs from QEMU: " + "; ".join(found[:4]))
     if bad:
-        st["warnings"].append(case)
-        print("# case %d (seed %s: %s) kernel log:" % (case, name, "; ".join(done)))
+        st["warnings"].append(c["label"])
+        print("# %s (seed %s: %s) kernel log:" % (c["label"], name, "; ".join(c["done"])))
         for ln in bad[:20]:
             print("#   " + ln)
+        why.append("kernel log: " + "; ".join(bad[:4]))
+    if why and seed_dir:
+        save_case(c, seed_dir, save, " / ".join(why))
     os.unlink(img)
-    if data:
-        os.unlink(data)
+    if c["data"] and os.path.exists(c["data"]):
+        os.unlink(c["data"])
+
+
+JUDGE = True
+COUNTS = ["images", "attempts", "refused", "attached", "qemu_refused", "judged",
+          "regions", "equal", "dev_eio", "both_eio",
+          "skipped", "diffs", "read_errors", "write_errors", "flush_errors", "remove_errors"]
+
+
+def new_stats():
+    st = dict((k, 0) for k in COUNTS)
+    st.update(warnings=[], seeds={}, refused_clean={}, diff_cases=[])
+    return st
+
+
+def summary(st, dt, label):
+    print("# %s: %d images (%d tables tried): %d refused at create, %d attached; "
+          "%d read errors, %d write errors, %d flush errors; %.0f s"
+          % (label, st["images"], st["attempts"], st["refused"], st["attached"],
+             st["read_errors"], st["write_errors"], st["flush_errors"], dt))
+    print("# judge: QEMU opened %d of %d images; %d judged; regions compared %d: equal %d, "
+          "EIO on device %d, EIO on both %d, differing %d; %d skipped"
+          % (st["images"] - st["qemu_refused"], st["images"], st["judged"],
+             st["regions"], st["equal"],
+             st["dev_eio"], st["both_eio"], st["diffs"], st["skipped"]))
+    n = sum(len(v) for v in st["refused_clean"].values())
+    print("# refused-clean (target refused an image QEMU checks consistent and reads "
+          "without an error): %d" % n)
+    for r, cases in sorted(st["refused_clean"].items(), key=lambda kv: -len(kv[1])):
+        print("#   %d x %s (%s%s)" % (len(cases), r, ", ".join(cases[:4]),
+                                    ", ..." if len(cases) > 4 else ""))
+    print("# totals: " + " ".join("%s=%d" % (k, st[k]) for k in COUNTS) +
+          " failed=%d" % len(set(st["warnings"] + st["diff_cases"])))
+
+
+def verdict(st, hung):
+    failed = sorted(set(st["warnings"] + st["diff_cases"] + ([hung] if hung else [])))
+    for c in failed:
+        print("# FAILED: %s" % c)
+    if st["remove_errors"]:
+        print("# %d devices could not be removed" % st["remove_errors"])
+    return 1 if failed or st["remove_errors"] else 0
 
 
 def cmd_run(a):
-    st = {"images": 0, "attempts": 0, "refused": 0, "attached": 0, "read_errors": 0,
-          "write_errors": 0, "flush_errors": 0, "remove_errors": 0, "warnings": [], "seeds": {}}
+    st = new_stats()
     work = a.work or a.dir
     kmsg = Kmsg()
-    cases = [a.case] if a.case is not None else range(a.first, a.first + a.iters)
+    if a.pristine:
+        cases = [-1 - i for i in range(len(SEEDS))][:a.iters if a.iters else None]
+    elif a.case is not None:
+        cases = [a.case]
+    else:
+        cases = range(a.first, a.first + a.iters)
     t0 = time.time()
     hung = None
-    for c in cases:
+    for n in cases:
+        c = case_of(a.dir, work, n)
         try:
-            run_case(a.dir, work, c, st, a.timeout, kmsg, a.verbose or a.case is not None)
+            run_case(c, st, a.timeout, kmsg, a.verbose or a.case is not None, work,
+                     a.dir, a.save)
         except Hang as e:
-            hung = c
-            name, done = mutate(a.dir, c, os.path.join(work, "hung.qcow2"))
-            print("# HANG: case %d (seed %s: %s): '%s' still running after %d s"
-                  % (c, name, "; ".join(done), e, a.timeout))
+            hung = c["label"]
+            print("# HANG: %s (seed %s: %s): '%s' still running after %d s"
+                  % (hung, c["seed"], "; ".join(c["done"]), e, a.timeout))
+            save_case(c, a.dir, a.save, "hang: " + str(e))
             break
-    dt = time.time() - t0
-    print("# qcow2 fuzz: %d images (%d tables tried): %d refused at create, %d attached; "
-          "%d read errors, %d write errors, %d flush errors; %.0f s"
-          % (st["images"], st["attempts"], st["refused"], st["attached"], st["read_errors"],
-             st["write_errors"], st["flush_errors"], dt))
+    summary(st, time.time() - t0, "qcow2 fuzz")
     print("# seeds (images/attached): " +
           " ".join("%s=%d/%d" % (k, v[0], v[1]) for k, v in sorted(st["seeds"].items())))
     print("# time: " + " ".join("%s=%.1fs" % kv for kv in sorted(CMD_TIME.items())))
     print("# cases %d..%d" % (cases[0], cases[-1]) if len(cases) else "# no cases")
-    failed = st["warnings"] + ([hung] if hung is not None else []) + \
-        ([] if not st["remove_errors"] else [-1])
-    for c in st["warnings"] + ([hung] if hung is not None else []):
-        print("# reproduce: %s run SEED_DIR --case %d   (seeds: %s seeds SEED_DIR)"
-              % (sys.argv[0], c, sys.argv[0]))
-    if st["remove_errors"]:
-        print("# %d devices could not be removed" % st["remove_errors"])
-    return 1 if failed else 0
+    if st["warnings"] or st["diff_cases"] or hung:
+        print("# reproduce one: %s run SEED_DIR --case N   (seeds: %s seeds SEED_DIR)"
+              % (sys.argv[0], sys.argv[0]))
+    return verdict(st, hung)
+
+
+def cmd_corpus(a):
+    """Replay every saved case of the corpus directory."""
+    import json
+    import lzma
+    import glob
+    st = new_stats()
+    kmsg = Kmsg()
+    t0 = time.time()
+    hung = None
+    files = sorted(glob.glob(os.path.join(a.dir, "*.json")))
+    for p in files:
+        with open(p) as f:
+            info = json.load(f)
+        label = "corpus " + os.path.basename(p)[:-5]
+        paths = {}
+        for k in ("image", "data_file", "backing"):
+            if k in info:
+                paths[k] = os.path.join(a.work, "corpus." + k)
+                with lzma.open(os.path.join(a.dir, info[k])) as i, open(paths[k], "wb") as o:
+                    o.write(i.read())
+        c = {"label": label, "case": None, "seed": info["seed"], "done": info["mutations"],
+             "img": paths["image"], "data": paths.get("data_file"),
+             "backing": paths.get("backing"), "seed_size": info["seed_size"]}
+        try:
+            run_case(c, st, a.timeout, kmsg, a.verbose, a.work)
+        except Hang as e:
+            hung = label
+            print("# HANG: %s: '%s' still running after %d s" % (label, e, a.timeout))
+            break
+        finally:
+            for q in paths.values():
+                if os.path.exists(q):
+                    os.unlink(q)
+    summary(st, time.time() - t0, "qcow2 corpus (%d cases)" % len(files))
+    return verdict(st, hung)
 
 
 def main():
@@ -709,10 +1114,21 @@ def main():
     p.add_argument("--iters", type=int, default=100)
     p.add_argument("--first", type=int, default=0)
     p.add_argument("--case", type=int)
+    p.add_argument("--pristine", action="store_true",
+                   help="the seed images unmutated (the first ITERS of them)")
     p.add_argument("--timeout", type=int, default=60, help="seconds per command")
     p.add_argument("--work", help="where case images go (default: DIR)")
+    p.add_argument("--save", help="keep failing cases here (the corpus)")
+    p.add_argument("--no-judge", action="store_true", help="do not compare with QEMU")
     p.add_argument("-v", "--verbose", action="store_true")
-    p.add_argument("--plant", choices=["hang"], help="self-test: plant a hang in every attached case")
+    p.add_argument("--plant", choices=["hang", "diff"],
+                   help="self-test: plant a hang in every attached case, or a wrong byte "
+                   "in the device's first readable region")
+    p = sp.add_parser("corpus", help="replay the saved failing cases of DIR")
+    p.add_argument("dir")
+    p.add_argument("--work", required=True)
+    p.add_argument("--timeout", type=int, default=60, help="seconds per command")
+    p.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
     if a.cmd == "seeds":
         make_seeds(a.dir)
@@ -721,8 +1137,14 @@ def main():
         name, done = mutate(a.dir, a.case, a.out)
         print("seed %s: %s" % (name, "; ".join(done)))
         return 0
-    global PLANT
+    if a.cmd == "corpus":
+        if not os.path.isdir(a.dir):
+            print("# no qcow2 corpus")
+            return 0
+        return cmd_corpus(a)
+    global PLANT, JUDGE
     PLANT = a.plant
+    JUDGE = not a.no_judge
     return cmd_run(a)
 
 

@@ -3,46 +3,39 @@
 # Mutated descriptor chains against /dev/vhost-blk (see vblk_fuzz.c), on a
 # RAM disk and on a dm-qcow2 device. Every request must get a virtio status
 # or break the queue; the device must serve valid I/O after each batch.
+# The corpus of cases that once failed (corpus/vblk.cases) is replayed
+# first.
 #   FUZZ_VBLK_ITERS=N requests per backend (default 500), FUZZ_SEED=S
 #   (default: a fresh seed each run, printed)
 . "$(dirname "$0")/../lib/ktap.sh"
+. "$(dirname "$0")/lib.sh"
 
-HERE=$(cd "$(dirname "$0")" && pwd)
 ITERS=${FUZZ_VBLK_ITERS:-500}
 SEED=${FUZZ_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) % 60000 + 1 ))}
-WORK=$(mktemp -d /tmp/vfuzz.XXXXXX)
-DM=vfuzz$$
-cleanup() {
-	dmsetup remove "$DM" 2>/dev/null
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 ktap_header
-ktap_plan 3
+ktap_plan 4
 ktap_print "seed $SEED (rerun: FUZZ_SEED=$SEED FUZZ_VBLK_ITERS=$ITERS)"
 [ -c /dev/vhost-blk ] || ktap_print "/dev/vhost-blk is missing: every case fails"
 
-brd() {
-	[ -b /dev/ram0 ] || modprobe brd rd_nr=2 rd_size=131072 || return 1
-	"$HERE/vblk_fuzz" /dev/ram0 --iters "$ITERS" --seed "$SEED"
-}
-ktap_run "vhost-blk request fuzz, brd backend" brd
+ktap_run "vhost-blk corpus replay" vblk_replay
 
-qcow2() {
-	local img=$WORK/fuzz.qcow2
-	qemu-img create -q -f qcow2 "$img" 64M || return 1
-	dmsetup create "$DM" --table "0 $((64 << 11)) qcow2 $img" || return 1
-	"$HERE/vblk_fuzz" "/dev/mapper/$DM" --iters "$ITERS" --seed $((SEED + 1)) || return 1
-	dmsetup remove "$DM" || return 1
-	qemu-img check "$img"
+fuzz() {
+	local out=/tmp/vblk-fuzz.$$ rc
+	vblk_on "$1" --iters "$ITERS" --seed "$2" > "$out" 2>&1
+	rc=$?
+	cat "$out"
+	[ "$rc" = 0 ] || vblk_save "$1" "$out" "make check $(date -u +%F)"
+	rm -f "$out"
+	return $rc
 }
-ktap_run "vhost-blk request fuzz, dm-qcow2 backend" qcow2
+ktap_run "vhost-blk request fuzz, brd backend" fuzz brd "$SEED"
+ktap_run "vhost-blk request fuzz, dm-qcow2 backend" fuzz qcow2 $((SEED + 1))
 
 # the fuzzer itself: data written where no descriptor may point is caught
 planted() {
 	local out
-	out=$("$HERE/vblk_fuzz" /dev/ram0 --iters 8 --plant-canary) &&
+	out=$("$FUZZ_DIR/vblk_fuzz" /dev/ram0 --iters 8 --plant-canary) &&
 		{ echo "$out"; echo "planted canary write not caught"; return 1; }
 	echo "$out" | grep -q "canary in guest memory changed" || { echo "$out"; return 1; }
 }
