@@ -13,11 +13,9 @@
 
 TESTS=${BLKTESTS_TESTS:-block/003 block/004 block/008 block/012}
 MNT=$WORK/mnt
-LOOP=
 cleanup() {
 	dmsetup remove dmbt 2>/dev/null
-	umount "$MNT" 2>/dev/null
-	[ -n "$LOOP" ] && losetup -d "$LOOP"
+	ext4_on_loop_undo "$MNT"
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -33,10 +31,7 @@ commit=$(git -C "$BLKTESTS" log -1 --format='%h %cs' 2>/dev/null)
 ktap_print "blktests at ${commit:-unknown commit} ($BLKTESTS)"
 cp -a "$BLKTESTS" "$WORK/blktests" || { echo "Bail out! copy failed"; exit 1; }
 
-truncate -s 2G "$WORK/fs.img"
-LOOP=$(losetup -f --show "$WORK/fs.img")
-mkdir -p "$MNT"
-if ! mkfs.ext4 -q -F "$LOOP" || ! mount "$LOOP" "$MNT"; then
+if ! ext4_on_loop 2G "$MNT"; then
 	echo "Bail out! cannot make ext4 for the image"
 	exit 1
 fi

@@ -44,3 +44,18 @@ mirror_write() {
 	dd if="$WORK/.w" of="$2" bs=64k oflag=seek_bytes seek="$3" \
 		conv=notrunc status=none
 }
+
+# ext4_on_loop SIZE MNT: ext4 on a loop device over a sparse file in
+# $WORK, mounted at MNT (images that need direct I/O live there); sets
+# LOOP. ext4_on_loop_undo MNT unmounts and detaches it.
+LOOP=
+ext4_on_loop() {
+	truncate -s "$1" "$WORK/fs.img" &&
+		LOOP=$(losetup -f --show "$WORK/fs.img") && mkdir -p "$2" &&
+		mkfs.ext4 -q -F "$LOOP" && mount "$LOOP" "$2"
+}
+ext4_on_loop_undo() {
+	umount "$1" 2>/dev/null
+	[ -n "$LOOP" ] && losetup -d "$LOOP"
+	LOOP=
+}

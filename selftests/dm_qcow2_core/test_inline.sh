@@ -14,11 +14,9 @@
 need qemu-img dmsetup losetup mkfs.ext4 filefrag fio
 MNT=$WORK/mnt
 DEV=/dev/mapper/dmin
-LOOP=
 cleanup() {
 	dmsetup remove dmin 2>/dev/null
-	umount "$MNT" 2>/dev/null
-	[ -n "$LOOP" ] && losetup -d "$LOOP"
+	ext4_on_loop_undo "$MNT"
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -27,11 +25,17 @@ ktap_header
 ktap_plan 10
 
 field() { dmsetup status dmin | sed -n "s/.* $1 \([0-9]*\) .*/\1/p"; }
+# reads_ref WHAT: 4 MiB direct reads of the whole device equal $REF
+reads_ref() {
+	if dd if="$DEV" of="$WORK/out" bs=4M iflag=direct status=none &&
+	   cmp -s "$WORK/out" "$REF"; then
+		ktap_ok "$1"
+	else
+		ktap_fail "$1" "$(cmp "$WORK/out" "$REF" 2>&1 | head -1)"
+	fi
+}
 
-truncate -s 320M "$WORK/fs.img"
-LOOP=$(losetup -f --show "$WORK/fs.img")
-mkdir -p "$MNT"
-if ! mkfs.ext4 -q -F "$LOOP" || ! mount "$LOOP" "$MNT"; then
+if ! ext4_on_loop 320M "$MNT"; then
 	echo "Bail out! cannot make ext4 for the image"
 	exit 1
 fi
@@ -70,13 +74,7 @@ fi
 sync
 echo 3 > /proc/sys/vm/drop_caches
 before=$(field inline_ios)
-if dd if="$DEV" of="$WORK/out" bs=4M iflag=direct status=none &&
-   cmp -s "$WORK/out" "$REF"; then
-	ktap_ok "plugged direct reads, extent tree not cached: bytes equal"
-else
-	ktap_fail "plugged direct reads, extent tree not cached: bytes equal" \
-		"$(cmp "$WORK/out" "$REF" 2>&1 | head -1)"
-fi
+reads_ref "plugged direct reads, extent tree not cached: bytes equal"
 after=$(field inline_ios)
 n=$((after - before))
 # at least half of the 512 clusters' bios: some unplug from schedule()
@@ -116,13 +114,7 @@ dd if="$WORK/w2" of="$DEV" bs=4M seek=5 oflag=direct conv=notrunc,fsync \
 	status=none
 dd if="$WORK/w2" of="$REF" bs=4M seek=5 conv=notrunc status=none
 echo 3 > /proc/sys/vm/drop_caches
-if dd if="$DEV" of="$WORK/out" bs=4M iflag=direct status=none &&
-   cmp -s "$WORK/out" "$REF"; then
-	ktap_ok "inline writes, discard, allocating writes: device reads the reference"
-else
-	ktap_fail "inline writes, discard, allocating writes: device reads the reference" \
-		"$(cmp "$WORK/out" "$REF" 2>&1 | head -1)"
-fi
+reads_ref "inline writes, discard, allocating writes: device reads the reference"
 
 detach dmin
 if out=$(qemu-img check "$IMG" 2>&1); then
