@@ -26,6 +26,8 @@
 #   - every image file that the user was told exists (before its
 #     operation completed it may be half made) passes qemu-img check
 #     (leaks allowed);
+#   - inside an operation, qcow2-dm recover (its state file is next to
+#     the image; attach refuses the chain until then) names the live top;
 #   - the chain that was live at the point attaches and holds, sector by
 #     sector, a version legal at the last completed flush; inside a window
 #     that is the chain from before the operation (the workload pauses
@@ -143,6 +145,20 @@ lo_point() {
 			lo_check "$f" || exit 1
 		done
 		top=$(lo_top "$mark")
+		# Cut inside an operation: its state file is next to the image
+		# and attach refuses the chain; qcow2-dm recover, as after a
+		# reboot, must name a live top that holds the data (the
+		# workload pauses during operations, so the same data).
+		sf=$(ls "$MNT"/.*.qcow2-dm-state 2>/dev/null | head -n 1)
+		if [ -n "$sf" ]; then
+			f=${sf##*/}; f=${f#.}; f=${f%.qcow2-dm-state}
+			out=$(qcow2-dm recover "$MNT/$f" 2>&1) ||
+				{ echo "recover $f failed: $out"; exit 1; }
+			top=$(sed -n 's/^live top: //p' <<< "$out" | tail -n 1)
+			[ -n "$top" ] || { echo "recover $f named no live top: $out"; exit 1; }
+			top=${top##*/}
+			echo "recovered 1"
+		fi
 		lo_verify "$MNT/$top" "$mark" "$DQ" || exit 1
 		if lo_done "$mark" backup; then
 			lo_verify "$MNT/bak.qcow2" "$(cat "$W/bak_mark")" "$DQB" --ro || exit 1
@@ -154,10 +170,11 @@ lo_point() {
 	) || res=1
 	if [ $res = 1 ]; then
 		echo "point $point (last mark $mark$(cr_label "$mark"), $kind):"
-		echo "$out" | grep -v '^lost '
+		echo "$out" | grep -v '^lost \|^recovered 1$'
 	fi
 	lost=$(echo "$out" | sed -n 's/^lost //p')
 	lo_lost=$((lo_lost + ${lost:-0}))
+	grep -q '^recovered 1$' <<< "$out" && lo_recovered=$((lo_recovered + 1))
 	umount "$MNT" || res=1
 	dmsetup remove "$SNAP" || res=1
 	return $res
@@ -175,7 +192,7 @@ lo_spread() {
 
 lo_replay_all() {
 	local prev=0 point mark kind t0=$SECONDS nop=0
-	lo_tried=0; lo_errors=0; lo_lost=0
+	lo_tried=0; lo_errors=0; lo_lost=0; lo_recovered=0
 	"$CRASH_IO" points "$W/list" "$W/hist" --start start --seed "$CRASH_SEED" \
 		--max "$CRASH_POINTS" --random "$CRASH_RANDOM" > "$W/all_points" || return 1
 	lo_spread "$W/all_points" > "$W/points"
@@ -191,6 +208,7 @@ lo_replay_all() {
 	     "or incremental: $(grep -c ' op-external$' "$W/points")," \
 	     "$(grep -c ' op-merge$' "$W/points"), $(grep -c ' op-backup$' "$W/points")," \
 	     "$(grep -c ' op-incremental$' "$W/points"));" \
+	     "$lo_recovered recovered with qcow2-dm recover;" \
 	     "errors $lo_errors; bytes lost $lo_lost; $((SECONDS - t0))s"
 	[ "$lo_errors" = 0 ] && [ "$lo_lost" = 0 ]
 }
