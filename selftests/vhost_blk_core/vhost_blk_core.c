@@ -16,6 +16,8 @@
  *	VHOST_SET_VRING_BUSYLOOP_TIMEOUT: requests nobody kicks are served
  *   vhost_blk_core --iotlb-workers BACKEND
  *	worker changes while IOTLB updates resolve misses
+ *   vhost_blk_core --dirty-load BACKEND
+ *	LOG_ALL switched while reads on every queue are in flight
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -861,6 +863,100 @@ static void test_busyloop(const char *path)
 	close(fd);
 }
 
+/*
+ * Dirty log under load, as during live migration: reads on every queue
+ * are in flight (a slow device below, e.g. dm-delay) while
+ * VHOST_F_LOG_ALL is switched on, and in other rounds off. Whatever the
+ * device writes into guest memory once SET_FEATURES with LOG_ALL has
+ * returned must be in the log: the data of each IN request, its status
+ * byte and the used ring, also for requests fetched before logging
+ * started. Each used entry added after that return is checked.
+ */
+#define DL_ROUNDS	40
+#define DL_REQS		16
+
+static int logged(uint64_t a, uint32_t len)
+{
+	uint64_t p;
+
+	for (p = a / 4096; p <= (a + len - 1) / 4096; p++)
+		if (!(log_bits[p / 8] & (1 << p % 8)))
+			return 0;
+	return 1;
+}
+
+/* Used entries of vq q from position `from` on: how many miss the log. */
+static int unlogged_since(int q, uint16_t from, uint32_t len, int *seen)
+{
+	struct vq *v = &vqs[q];
+	int miss = 0;
+	uint16_t pos;
+
+	for (pos = from; pos != v->used_idx; pos++) {
+		unsigned int k = v->used->ring[pos % QSZ].id / 3;
+		uint64_t data = DATA + 0x100000 + q * 0x200000 + k * 0x10000;
+		uint64_t st = 0xa000 + q * 0x800 + k * 0x40 + 0x20;
+
+		(*seen)++;
+		miss += !logged(data, len) || !logged(st, 1) ||
+			!logged(v->gpa + 0x2000, 4);
+	}
+	return miss;
+}
+
+static void test_dirty_load(const char *path)
+{
+	uint64_t on = features | (1ULL << VHOST_F_LOG_ALL);
+	uint16_t snap[NVQ];
+	uint32_t w = 2, len;
+	int fd, r, q, k, bad = 0, fail = 0, seen = 0, miss = 0;
+
+	printf("1..5\n");
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		die(path);
+	open_dev();
+	ok(!ioctl(dev, VHOST_BLK_SET_WORKERS, &w), "SET_WORKERS 2");
+	for (q = 0; q < NVQ; q++)
+		setup_vq(q);
+	if (set_backend(fd))
+		die("SET_BACKEND");
+	for (r = 0; r < DL_ROUNDS; r++) {
+		len = r % 4 < 2 ? 8192 : 65536;
+		memset(log_bits, 0, MEM_SIZE / 4096 / 8);
+		/* odd rounds start with logging on and switch it off */
+		if (r % 2 && ioctl(dev, VHOST_SET_FEATURES, &on))
+			fail++;
+		for (q = 0; q < NVQ; q++)
+			post_many(q, DL_REQS, VIRTIO_BLK_T_IN,
+				  (r % 8) * 4096 + q * 1024, len);
+		if (ioctl(dev, VHOST_SET_FEATURES, r % 2 ? &features : &on))
+			fail++;
+		for (q = 0; q < NVQ; q++)
+			snap[q] = __atomic_load_n(&vqs[q].used->idx,
+						  __ATOMIC_ACQUIRE);
+		for (q = 0; q < NVQ; q++) {
+			for (k = 0; k < DL_REQS; k++)
+				bad += reap(q, 10000) < 0;
+			bad += bad_status(q, DL_REQS);
+			if (!(r % 2))
+				miss += unlogged_since(q, snap[q], len, &seen);
+		}
+		if (!(r % 2) && ioctl(dev, VHOST_SET_FEATURES, &features))
+			fail++;
+	}
+	ok(!fail, "LOG_ALL switched on and off %d times under load "
+	   "(%d calls failed)", DL_ROUNDS, fail);
+	ok(!bad, "%d reads on %d queues served (%d failed or missing)",
+	   DL_ROUNDS * NVQ * DL_REQS, NVQ, bad);
+	ok(seen > 0, "%d reads completed after logging was switched on "
+	   "(in flight across the switch)", seen);
+	ok(!miss, "each of them has its data, status byte and used ring in "
+	   "the dirty log (%d do not)", miss);
+	close(dev);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct vhost_blk_config cfg;
@@ -869,13 +965,14 @@ int main(int argc, char **argv)
 	uint64_t f;
 
 	if (argc > 1 && !strcmp(argv[1], "--help")) {
-		printf("usage: %s [--workers N | --activation | --busyloop | --iotlb-workers] BACKEND\n",
+		printf("usage: %s [--workers N | --activation | --busyloop | --iotlb-workers | --dirty-load] BACKEND\n",
 		       argv[0]);
 		return 0;
 	}
 	if (argc == 3 && (!strcmp(argv[1], "--activation") ||
 			  !strcmp(argv[1], "--busyloop") ||
-			  !strcmp(argv[1], "--iotlb-workers"))) {
+			  !strcmp(argv[1], "--iotlb-workers") ||
+			  !strcmp(argv[1], "--dirty-load"))) {
 		fd = memfd_create("guest", 0);
 		if (fd < 0 || ftruncate(fd, MEM_SIZE))
 			die("memfd");
@@ -889,6 +986,8 @@ int main(int argc, char **argv)
 			test_activation(argv[2]);
 		else if (!strcmp(argv[1], "--busyloop"))
 			test_busyloop(argv[2]);
+		else if (!strcmp(argv[1], "--dirty-load"))
+			test_dirty_load(argv[2]);
 		else if (!access("/proc/lockdep", F_OK) &&
 			 !getenv("VBLK_CORE_IOTLB"))
 			printf("1..0 # SKIP lockdep kernel (see Documentation/vhost-blk.rst; VBLK_CORE_IOTLB=1 runs it)\n");
@@ -903,7 +1002,7 @@ int main(int argc, char **argv)
 		argc -= 2;
 	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s [--workers N | --activation | --busyloop | --iotlb-workers] BACKEND\n",
+		fprintf(stderr, "usage: %s [--workers N | --activation | --busyloop | --iotlb-workers | --dirty-load] BACKEND\n",
 			argv[0]);
 		return 2;
 	}
