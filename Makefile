@@ -22,7 +22,7 @@
 #                                    blktests checkout of yours; manual)
 #   make crash-long [CRASH_LONG_POINTS=N]  power cuts by the ten thousand
 #                                    (manual, hours under TCG)
-#   make fuzz-long [FUZZ_IMAGES=N] [FUZZ_REQUESTS=N] [FUZZ_SECONDS=S]
+#   make fuzz-long [FUZZ_IMAGES=N] [FUZZ_REQUESTS=N] [FUZZ_VU_SESSIONS=N] [FUZZ_SECONDS=S]
 #                                    long fuzz run, corpus replayed first
 #
 # See README.md.
@@ -116,13 +116,15 @@ crash-long: modules tools
 # FUZZ_FIRST and FUZZ_SEED pass through. Documentation/reliability.md.
 FUZZ_IMAGES ?= 100000
 FUZZ_REQUESTS ?= 1000000
+FUZZ_VU_SESSIONS ?= 20000
 FUZZ_SECONDS ?= 0
 fuzz-long: modules tools
 	@$(MAKE) -s -C selftests
 	@tools/vm/run --kver $(KVER) --mem 2048 --cpus 2 \
 		--timeout $$(if [ $(FUZZ_SECONDS) = 0 ]; then echo 2592000; else echo $$(($(FUZZ_SECONDS) + 1800)); fi) -- \
 		env FUZZ_IMAGES=$(FUZZ_IMAGES) FUZZ_REQUESTS=$(FUZZ_REQUESTS) \
-		FUZZ_SECONDS=$(FUZZ_SECONDS) selftests/fuzz/fuzz_long.sh
+		FUZZ_VU_SESSIONS=$(FUZZ_VU_SESSIONS) FUZZ_SECONDS=$(FUZZ_SECONDS) \
+		selftests/fuzz/fuzz_long.sh
 
 bench: modules tools
 	@bench/run --kver $(KVER) $(BENCH_ARGS)

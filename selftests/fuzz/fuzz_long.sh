@@ -3,15 +3,21 @@
 # fuzz_long.sh: the long fuzz run of `make fuzz-long` (in the test VM; not
 # part of make check). Replays the corpus first, then alternates chunks of
 # fuzzed qcow2 images (qcow2_fuzz.py, judged against QEMU) and of
-# vhost-blk requests (vblk_fuzz, alternately on brd and on dm-qcow2) until
-# both counts are reached or the time is up; a progress line after every
-# chunk, a summary at the end. Every failing case is added to corpus/.
+# vhost-blk requests (vblk_fuzz, alternately on brd and on dm-qcow2) and
+# of vhost-user sessions against vhost-blkd (vu_fuzz: malformed and
+# mutated messages, noise on running rings; after each chunk the daemon
+# must be alive and serve a good client) until every count is reached or
+# the time is up; a progress line after every chunk, a summary at the
+# end. Every failing image or request case is added to corpus/; a failing
+# vhost-user chunk prints the line that replays it.
 #   FUZZ_IMAGES=N     images (default 100000)
 #   FUZZ_REQUESTS=N   vhost-blk requests (default 1000000)
+#   FUZZ_VU_SESSIONS=N  vhost-user sessions (default 20000)
 #   FUZZ_SECONDS=S    stop starting chunks after S seconds (0: no limit)
 #   FUZZ_FIRST=CASE   first image case, FUZZ_SEED=S first vhost-blk seed
 #                     (default: fresh, printed)
-#   FUZZ_IMAGE_CHUNK=N (default 200), FUZZ_REQUEST_CHUNK=N (default 20000)
+#   FUZZ_IMAGE_CHUNK=N (default 200), FUZZ_REQUEST_CHUNK=N (default 20000),
+#   FUZZ_VU_CHUNK=N (default 500)
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -22,10 +28,14 @@ FIRST=${FUZZ_FIRST:-$(( $(od -An -N4 -tu4 /dev/urandom) % 1000000000 ))}
 SEED=${FUZZ_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) % 60000 + 1 ))}
 ICHUNK=${FUZZ_IMAGE_CHUNK:-200}
 RCHUNK=${FUZZ_REQUEST_CHUNK:-20000}
+VU_SESSIONS=${FUZZ_VU_SESSIONS:-20000}
+VCHUNK=${FUZZ_VU_CHUNK:-500}
+TOP=$(cd "$FUZZ_DIR/../.." && pwd)
 WORK=$(mktemp -d /tmp/flong.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
-echo "# fuzz-long: images $IMAGES from case $FIRST, requests $REQUESTS from seed $SEED," \
+echo "# fuzz-long: images $IMAGES from case $FIRST, requests $REQUESTS and vhost-user" \
+	"sessions $VU_SESSIONS from seed $SEED," \
 	"limit ${LIMIT}s (rerun: FUZZ_FIRST=$FIRST FUZZ_SEED=$SEED)"
 start=$SECONDS
 failures=0
@@ -49,7 +59,8 @@ fi
 time_left() { [ "$LIMIT" = 0 ] || [ $((SECONDS - start)) -lt "$LIMIT" ]; }
 
 next=$FIRST
-while time_left && { [ "${tot[images]}" -lt "$IMAGES" ] || [ "$reqs" -lt "$REQUESTS" ]; }; do
+while time_left && { [ "${tot[images]}" -lt "$IMAGES" ] || [ "$reqs" -lt "$REQUESTS" ] ||
+		     [ "$vus" -lt "$VU_SESSIONS" ]; }; do
 	if [ "${tot[images]}" -lt "$IMAGES" ]; then
 		t0=$SECONDS
 		n=$((IMAGES - tot[images]))
@@ -98,11 +109,34 @@ while time_left && { [ "${tot[images]}" -lt "$IMAGES" ] || [ "$reqs" -lt "$REQUE
 		fi
 		rtime=$((rtime + SECONDS - t0))
 	fi
+	if [ "$vus" -lt "$VU_SESSIONS" ] && time_left; then
+		t0=$SECONDS
+		n=$((VU_SESSIONS - vus))
+		[ "$n" -gt "$VCHUNK" ] && n=$VCHUNK
+		s=$((SEED + 100000 + chunks_v))
+		vu_chunk "$s" "$n" > "$WORK/vuout" 2>&1
+		rc=$?
+		line=$(grep '^vu_fuzz: [0-9]* sessions' "$WORK/vuout")
+		got=$(echo "$line" | sed -n 's/^vu_fuzz: \([0-9]*\) sessions.*/\1/p')
+		vus=$((vus + ${got:-0}))
+		v=$(echo "$line" | sed -n 's/.* \([0-9]*\) closed by the daemon.*/\1/p')
+		vu_closed=$((vu_closed + ${v:-0}))
+		v=$(echo "$line" | sed -n 's/.* \([0-9]*\) kicks.*/\1/p')
+		vu_kicks=$((vu_kicks + ${v:-0}))
+		chunks_v=$((chunks_v + 1))
+		if [ "$rc" != 0 ]; then
+			failures=$((failures + 1))
+			cat "$WORK/vuout"
+			echo "# replay: vu_fuzz SOCK PID --sessions $n --messages 20 --seed $s" \
+				"(selftests/vhost_blk/test_vhost_blkd_fuzz.sh: VU_FUZZ_SEED=$s VU_FUZZ_SESSIONS=$n)"
+		fi
+		vtime=$((vtime + SECONDS - t0))
+	fi
 	t=$((SECONDS - start))
 	echo "# progress ${t}s: images ${tot[images]} (attached ${tot[attached]}, judged ${tot[judged]}," \
 		"regions ${tot[regions]}: equal ${tot[equal]}, EIO on device ${tot[dev_eio]}," \
 		"EIO on both ${tot[both_eio]}, skipped ${tot[skipped]}, differing ${tot[diffs]})," \
-		"requests $reqs (queue broken $broken), failures $failures"
+		"requests $reqs (queue broken $broken), vhost-user sessions $vus, failures $failures"
 done
 
 t=$((SECONDS - start))
@@ -112,12 +146,14 @@ echo "# fuzz-long summary: ${t}s; images ${tot[images]} (cases $FIRST..$((next -
 	"judged against QEMU ${tot[judged]}; regions compared ${tot[regions]}: equal ${tot[equal]}," \
 	"EIO on device ${tot[dev_eio]}, EIO on both ${tot[both_eio]}, skipped ${tot[skipped]}," \
 	"differing ${tot[diffs]}; requests $reqs in $chunks_r chunks from seed $SEED" \
-	"(queue broken $broken); failures $failures"
+	"(queue broken $broken); vhost-user sessions $vus in $chunks_v chunks" \
+	"(closed by the daemon $vu_closed, kicks $vu_kicks); failures $failures"
 if [ -s "$WORK/refused" ]; then
 	echo "# refused-clean (the target refused an image QEMU checks consistent and reads without an error), by reason:"
 	awk '{ n = $1; $1 = ""; c[substr($0, 2)] += n } END { for (r in c) printf "#   %d x %s\n", c[r], r }' \
 		"$WORK/refused" | sort -k2 -rn
 fi
 echo "# rates: images $(( tot[images] * 3600 / (itime ? itime : 1) ))/h over ${itime}s," \
-	"requests $(( reqs * 3600 / (rtime ? rtime : 1) ))/h over ${rtime}s"
+	"requests $(( reqs * 3600 / (rtime ? rtime : 1) ))/h over ${rtime}s," \
+	"vhost-user sessions $(( vus * 3600 / (vtime ? vtime : 1) ))/h over ${vtime}s"
 [ "$failures" = 0 ]
