@@ -163,9 +163,11 @@ cr_record_finish() {
 	umount "$MNT" || return 1
 	dmsetup remove "$LW" || return 1
 	lwlog list /dev/ram1 > "$W/list" || return 1
+	local hist=			# crash_io's, when it was the workload
+	[ -f "$W/hist" ] && hist="; history: $(wc -l < "$W/hist") operations"
 	echo "recorded in ${SECONDS}s; log: $(wc -l < "$W/list") entries," \
 	     "$(grep -c ' [^ ]*[FU][^ ]* ' "$W/list") flush/FUA," \
-	     "$(grep -c ' M ' "$W/list") marks; history: $(wc -l < "$W/hist") operations"
+	     "$(grep -c ' M ' "$W/list") marks$hist"
 }
 
 # Record: mkfs, image, workload phase 1, internal snapshot by qemu-img
@@ -292,9 +294,22 @@ cr_point() {
 	return $res
 }
 
+# The whole log replayed: what the machine had at the end, with no cut;
+# the image must be clean, without leaks.
+cr_final_clean() {
+	local out
+	lwlog replay /dev/ram1 /dev/ram2 --to "$(wc -l < "$W/list")" 2>/dev/null || true
+	mount -o noatime /dev/ram2 "$RMNT" || return 1
+	out=$(qemu-img check "$RMNT/img.qcow2" 2>&1) ||
+		{ echo "$out"; umount "$RMNT"; return 1; }
+	echo "$out" | grep -qi leaked && { echo "$out"; umount "$RMNT"; return 1; }
+	umount "$RMNT"
+}
+
 # cr_job J: check every CRASH_JOBS-th point of $W/points from the J-th on,
 # in order, replaying onto the job's own RAM disk from its last point; one
 # line "KIND RC LOST COPIED" a point into $W/job$J/res, messages to out.
+# CR_POINT_FN names the check of one point (cr_point).
 cr_job() {
 	local j=$1 prev=0 i=0 point mark kind rc
 	CR_RD=/dev/ram$((2 + 2 * j)) CR_COW=/dev/ram$((3 + 2 * j)) CR_TMP=$W/job$j
@@ -309,19 +324,19 @@ cr_job() {
 		lwlog replay /dev/ram1 "$CR_RD" --from "$prev" --to "$point" || return 1
 		prev=$point
 		cr_lost=0 cr_copied=0
-		cr_point "$point" "$mark" "$kind"; rc=$?
+		"${CR_POINT_FN:-cr_point}" "$point" "$mark" "$kind"; rc=$?
 		echo "$kind $rc $cr_lost $cr_copied" >> "$CR_TMP/res"
 	done < "$W/points"
 }
 
-# Check the chosen crash points, CRASH_JOBS at a time. Sets the cr_*
-# counters.
+# Check the chosen crash points (from the mark CR_START, "start"),
+# CRASH_JOBS at a time. Sets the cr_* counters.
 cr_replay_all() {
 	local j t0=$SECONDS kind rc lost copied fail=0
 	local pids=()
 	cr_tried=0; cr_clean=0; cr_leaks=0; cr_errors=0; cr_lost=0
 	cr_nflush=0; cr_nrandom=0; cr_nop=0; cr_copied=0
-	"$CRASH_IO" points "$W/list" "$W/hist" --start start --seed "$CRASH_SEED" \
+	"$CRASH_IO" points "$W/list" "$W/hist" --start "${CR_START:-start}" --seed "$CRASH_SEED" \
 		--max "$CRASH_POINTS" --random "$CRASH_RANDOM" > "$W/points" || return 1
 	for ((j = 0; j < CRASH_JOBS; j++)); do
 		mkdir -p "$W/job$j"
