@@ -43,8 +43,29 @@ declare -A tot=()
 keys="images attempts refused attached qemu_refused judged regions equal dev_eio both_eio skipped diffs failed"
 for k in $keys; do tot[$k]=0; done
 reqs=0 broken=0 chunks_r=0
+vus=0 vu_closed=0 vu_kicks=0 chunks_v=0
+itime=0 rtime=0 vtime=0
 
-itime=0 rtime=0
+# vu_chunk SEED SESSIONS: a fresh vhost-blkd (4 queues, a file on tmpfs)
+# under vu_fuzz; then a good client must be served and SIGTERM must end
+# the daemon. Output in $WORK/vuout.
+vu_chunk() {
+	local sock=$WORK/vu.sock pid rc=0 i
+	truncate -s 64M "$WORK/vu.img"
+	rm -f "$sock"
+	"$TOP/tools/bin/vhost-blkd" --socket "$sock" --queues 4 "$WORK/vu.img" \
+		>/dev/null 2>"$WORK/vu.log" &
+	pid=$!
+	for i in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+	"$TOP/selftests/vhost_blk/vu_fuzz" "$sock" "$pid" --sessions "$2" \
+		--messages 20 --seed "$1" || rc=1
+	"$TOP/tools/bin/vblk" verify "$sock" --queues 4 --size 8M >/dev/null ||
+		{ echo "vhost-blkd does not serve a good client after the chunk"; rc=1; }
+	kill "$pid" 2>/dev/null || { echo "vhost-blkd is gone"; rc=1; }
+	wait "$pid" 2>/dev/null
+	[ $rc = 0 ] || tail -5 "$WORK/vu.log"
+	return $rc
+}
 if [ "$IMAGES" -gt 0 ]; then
 	python3 "$FUZZ_DIR/qcow2_fuzz.py" seeds "$WORK/seeds" || exit 1
 	qemu-img rebase -u -b "$WORK/seeds/backing-base.qcow2" -F qcow2 \
