@@ -245,20 +245,29 @@ cr_copied_only() {
 	fi
 }
 
+# The RAM disk $CR_RD (the log replayed to a point) under a throw-away
+# snapshot, its ext4 mounted at $RMNT: journal recovery writes only to the
+# snapshot, so the next point replays on from the disk as the log left it.
+# $1 names the point in the message when ext4 does not mount.
+cr_mount_replay() {
+	local sz
+	sz=$(blockdev --getsz "$CR_RD")
+	dmsetup create "$SNAP" --table "0 $sz snapshot $CR_RD $CR_COW N 8" || return 1
+	if ! mount -o noatime "/dev/mapper/$SNAP" "$RMNT" 2>"$CR_TMP/mount.err"; then
+		echo "$1: ext4 does not mount: $(cat "$CR_TMP/mount.err")"
+		dmsetup remove "$SNAP"
+		return 1
+	fi
+}
+
 # One crash point: the RAM disk $CR_RD holds the log replayed to it (a
 # checking job sets CR_RD, CR_COW, CR_TMP, RMNT, SNAP and DQ to its own).
 # Prints one line; returns 0 clean, 3 leaks only, 1 failure.
 CR_RD=/dev/ram2 CR_COW=/dev/ram3 CR_TMP=$W
 cr_point() {
-	local point=$1 mark=$2 sz out rc res=0 dev vout where=
+	local point=$1 mark=$2 out rc res=0 dev vout where=
 	[ "${3#op-}" != "${3:-}" ] && where=" (inside ${3#op-})"
-	sz=$(blockdev --getsz "$CR_RD")
-	dmsetup create "$SNAP" --table "0 $sz snapshot $CR_RD $CR_COW N 8" || return 1
-	if ! mount -o noatime "/dev/mapper/$SNAP" "$RMNT" 2>"$CR_TMP/mount.err"; then
-		echo "point $point$where: ext4 does not mount: $(cat "$CR_TMP/mount.err")"
-		dmsetup remove "$SNAP"
-		return 1
-	fi
+	cr_mount_replay "point $point$where" || return 1
 	out=$(qemu-img check "$RMNT/img.qcow2" 2>&1); rc=$?
 	if [ $rc = 2 ] && [ -n "$where" ] && cr_copied_only "$out" "$3"; then
 		# the documented window of snapshot create/delete (and QEMU's):

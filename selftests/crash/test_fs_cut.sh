@@ -41,16 +41,10 @@ fs_record() {
 # One crash point (lib.sh's cr_job calls it with the job's devices set);
 # $2, the last mark before it, is fs_stress's (crash_io knows only its own).
 fs_point() {
-	local point=$1 sz out rc res=0 dev inner=$CR_TMP/inner
+	local point=$1 out rc res=0 dev inner=$CR_TMP/inner
 	set -- "$1" "$(awk -v p="$point" '$1 >= p { exit } $2 ~ /M/ { m = $5 }
 		END { print m ? m : "none" }' "$W/list")"
-	sz=$(blockdev --getsz "$CR_RD")
-	dmsetup create "$SNAP" --table "0 $sz snapshot $CR_RD $CR_COW N 8" || return 1
-	if ! mount -o noatime "/dev/mapper/$SNAP" "$RMNT" 2>"$CR_TMP/mount.err"; then
-		echo "point $point: the host's ext4 does not mount: $(cat "$CR_TMP/mount.err")"
-		dmsetup remove "$SNAP"
-		return 1
-	fi
+	cr_mount_replay "point $point (the host's)" || return 1
 	out=$(qemu-img check "$RMNT/img.qcow2" 2>&1); rc=$?
 	case $rc in
 	0) ;;

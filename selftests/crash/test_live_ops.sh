@@ -125,14 +125,8 @@ lo_verify() {
 # One crash point, replayed onto /dev/ram2 and mounted where it was
 # recorded (ext.qcow2 names its backing file by absolute path).
 lo_point() {
-	local point=$1 mark=$2 kind=$3 sz res=0 f base top out lost
-	sz=$(blockdev --getsz /dev/ram2)
-	dmsetup create "$SNAP" --table "0 $sz snapshot /dev/ram2 /dev/ram3 N 8" || return 1
-	if ! mount -o noatime "/dev/mapper/$SNAP" "$MNT" 2>"$W/mount.err"; then
-		echo "point $point: ext4 does not mount: $(cat "$W/mount.err")"
-		dmsetup remove "$SNAP"
-		return 1
-	fi
+	local point=$1 mark=$2 kind=$3 res=0 f base top out lost
+	RMNT=$MNT cr_mount_replay "point $point" || return 1
 	out=$(
 		lo_plost=0
 		for f in "$MNT"/*.qcow2; do
