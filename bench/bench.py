@@ -560,6 +560,18 @@ class VhostDmqWq(VhostDmq):
         self.backend = self.dmq.dev
 
 
+class VhostDmqPoll(VhostDmq):
+    name = "vhost-dmq-poll"
+    desc = ("vhost-dmq with polling on both sides: the vhost-blk worker "
+            "busy-polls each ring (VHOST_SET_VRING_BUSYLOOP_TIMEOUT 50 us) "
+            "and the driver spins 50 us on the used ring before it sleeps")
+
+    def fio_opts(self, point):
+        opts = super().fio_opts(point)
+        opts.update({"vblk_busyloop": 50, "vblk_poll": 50})
+        return opts
+
+
 class QsdRaw(Config):
     """The same driver over vhost-user to qemu-storage-daemon: QEMU's
     userspace virtio-blk path, one iothread (QEMU 7.2)."""
@@ -670,8 +682,8 @@ class VudDmq(QsdRaw):
 
 
 CONFIG_CLASSES = [HostBrd, HostLoop, DmQcow2, DmQcow2Wq, DmQcow2Fresh, Nbd,
-                  NbdFresh, VhostRaw, VhostDmq, VhostDmqWq, VudDmq, QsdRaw,
-                  QsdQcow2]
+                  NbdFresh, VhostRaw, VhostDmq, VhostDmqWq, VhostDmqPoll,
+                  VudDmq, QsdRaw, QsdQcow2]
 
 
 def select(items, patterns, keys):
@@ -1042,6 +1054,10 @@ RATIOS = [
     ("dm-qcow2 inline / no_inline_io", "dmq-alloc", "dmq-wq", None),
     ("vhost-blk+dm-qcow2 inline / no_inline_io", "vhost-dmq",
      "vhost-dmq-wq", None),
+    ("vhost-blk+dm-qcow2 polling / qemu-storage-daemon (qcow2)",
+     "vhost-dmq-poll", "qsd-qcow2", 1.5),
+    ("vhost-blk+dm-qcow2 polling / not polling", "vhost-dmq-poll",
+     "vhost-dmq", None),
     ("vhost-blkd+dm-qcow2 / qemu-storage-daemon (qcow2)", "vud-dmq",
      "qsd-qcow2", 1.0),
 ]

@@ -107,6 +107,30 @@ static struct fio_option options[] = {
 		.group = FIO_OPT_G_INVALID,
 	},
 	{
+		.name = "vblk_busyloop",
+		.lname = "vblk device busy polling",
+		.type = FIO_OPT_INT,
+		.off1 = offsetof(struct vblk_fio_options, busyloop_us),
+		.minval = 0,
+		.maxval = 1000000,
+		.def = "0",
+		.help = "/dev/vhost-blk: the worker polls each ring this many microseconds before it sleeps (VHOST_SET_VRING_BUSYLOOP_TIMEOUT; 0: off)",
+		.category = FIO_OPT_C_ENGINE,
+		.group = FIO_OPT_G_INVALID,
+	},
+	{
+		.name = "vblk_poll",
+		.lname = "vblk completion polling",
+		.type = FIO_OPT_INT,
+		.off1 = offsetof(struct vblk_fio_options, poll_us),
+		.minval = 0,
+		.maxval = 1000000,
+		.def = "0",
+		.help = "Spin on the used ring this many microseconds before waiting for the call eventfd (0: off)",
+		.category = FIO_OPT_C_ENGINE,
+		.group = FIO_OPT_G_INVALID,
+	},
+	{
 		.name = NULL,
 	},
 };
@@ -164,6 +188,8 @@ static void job_opts(struct thread_data *td, struct vblk_opts *vo)
 	if (!vo->queue_size && td->o.iodepth > 128)
 		vo->queue_size = VBLK_MAX_QUEUE_SIZE;
 	vo->vhost_dev = o->vhost_dev;
+	vo->busyloop_us = o->busyloop_us;
+	vo->poll_us = o->poll_us;
 	vo->readonly = td_read(td) && !td_write(td) && !td_trim(td) &&
 		       !td->o.do_verify;
 	/* every job's io_u buffers plus alignment slack */

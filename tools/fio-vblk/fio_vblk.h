@@ -14,6 +14,8 @@ struct vblk_fio_options {
 	unsigned int vhost_user;
 	char *vhost_dev;
 	unsigned long long mem;
+	unsigned int busyloop_us;
+	unsigned int poll_us;
 };
 
 /* One device shared by the jobs (threads) of a process that name it. */

@@ -108,6 +108,7 @@ int vblk_open(struct vblk_dev **devp, const char *backend,
 	pthread_mutex_init(&dev->err_lock, NULL);
 	dev->fd = -1;
 	dev->mem.fd = -1;
+	dev->poll_us = o->poll_us;
 	dev->info.transport = pick_transport(backend, o->transport);
 	dev->ops = dev->info.transport == VBLK_TR_USER ? &vblk_user_ops :
 							&vblk_kernel_ops;

@@ -166,10 +166,16 @@ static int set_extras(struct vblk_dev *dev, const struct vblk_opts *o)
 {
 	struct vhost_blk_serial s;
 	uint32_t w = o->workers;
+	unsigned int i;
 	int rc = 0;
 
 	if (w)
 		rc = KIOCTL(dev, VHOST_BLK_SET_WORKERS, &w);
+	for (i = 0; !rc && o->busyloop_us && i < dev->nvqs; i++) {
+		struct vhost_vring_state bl = { i, o->busyloop_us };
+
+		rc = KIOCTL(dev, VHOST_SET_VRING_BUSYLOOP_TIMEOUT, &bl);
+	}
 	if (!rc && o->serial) {
 		memset(&s, 0, sizeof(s));
 		memcpy(s.id, o->serial, strnlen(o->serial, sizeof(s.id)));

@@ -176,6 +176,29 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Spin on the used ring for up to dev->poll_us; true when it has entries. */
+static bool poll_used(struct vblk_dev *dev, struct vblk_vq *vq)
+{
+	int64_t end;
+
+	if (!dev->poll_us)
+		return false;
+	end = now_us() + dev->poll_us;
+	do {
+		if (vblk_vq_has_used(vq))
+			return true;
+	} while (now_us() < end);
+	return false;
+}
+
 static void drain_eventfd(int fd)
 {
 	uint64_t v;
@@ -237,6 +260,8 @@ int vblk_reap(struct vblk_dev *dev, unsigned int q, struct vblk_req **out,
 		}
 		if (n >= min || n == max)
 			return n;
+		if (poll_used(dev, vq))
+			continue;
 		vblk_vq_want_irq(dev, vq);
 		if (vblk_vq_has_used(vq))
 			continue;

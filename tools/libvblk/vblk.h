@@ -49,6 +49,10 @@ struct vblk_opts {
 	const char *serial;		/* kernel: VHOST_BLK_SET_SERIAL */
 	const char *vhost_dev;		/* kernel: default /dev/vhost-blk */
 	size_t data_mem;		/* bytes of guest memory for data, 0: 64 MiB */
+	/* kernel: VHOST_SET_VRING_BUSYLOOP_TIMEOUT of every vq; 0: off */
+	unsigned int busyloop_us;
+	/* vblk_reap(): spin on the used ring this long before sleeping */
+	unsigned int poll_us;
 };
 
 /* What the device reports (config space / VHOST_BLK_GET_CONFIG). */

@@ -83,6 +83,7 @@ struct vblk_dev {
 	int fd;				/* /dev/vhost-blk or the socket */
 	bool event_idx;
 	bool indirect;
+	unsigned int poll_us;		/* vblk_opts.poll_us */
 	uint64_t proto_features;	/* vhost-user */
 	pthread_mutex_t err_lock;	/* protects err */
 	char err[256];
