@@ -152,7 +152,9 @@ ktap_run "client killed mid-I/O: all released, the next clients are served, data
 
 readonly_daemon() {
 	local out rc
-	blkd_start "$SOCK_RO" "$WORK/vud-ro.log" --read-only --queues 1 "$DEV" || return 1
+	# with busy polling: the kernel worker polls the ring between requests
+	blkd_start "$SOCK_RO" "$WORK/vud-ro.log" --read-only --queues 1 \
+		--busyloop 500 "$DEV" || return 1
 	RO_PID=$BLKD_PID
 	echo "$RO_PID" >"$WORK/vud-ro.pid"
 	out=$("$VBLK" info "$SOCK_RO") || return 1
@@ -160,9 +162,11 @@ readonly_daemon() {
 	"$VBLK" read "$SOCK_RO" $((20 * MiB)) $MiB | cmp - "$WORK/vud-a.bin" || return 1
 	"$VBLK" write "$SOCK_RO" $((20 * MiB)) <"$WORK/vud-b.bin" 2>/dev/null; rc=$?
 	[ $rc -ne 0 ] || { echo "a write on the read-only daemon succeeded"; return 1; }
-	"$VBLK" read "$SOCK_RO" $((20 * MiB)) $MiB | cmp - "$WORK/vud-a.bin"
+	"$VBLK" read "$SOCK_RO" $((20 * MiB)) $MiB | cmp - "$WORK/vud-a.bin" || return 1
+	grep -q "polls each ring for 500 us" "$WORK/vud-ro.log" ||
+		{ echo "busy polling not set up:"; cat "$WORK/vud-ro.log"; return 1; }
 }
-ktap_run "--read-only: RO offered, data readable, writes refused" readonly_daemon
+ktap_run "--read-only --busyloop 500: RO offered, data readable, writes refused" readonly_daemon
 RO_PID=$(cat "$WORK/vud-ro.pid" 2>/dev/null)
 
 stop() {

@@ -62,6 +62,7 @@ static int kdev_setup(struct vud_conn *c)
 	const struct vud_opts *o = c->o;
 	struct vhost_blk_serial s;
 	uint32_t w = o->workers;
+	unsigned int i;
 	int rc;
 
 	rc = VUD_IOCTL(c, VHOST_SET_OWNER, NULL);
@@ -69,6 +70,14 @@ static int kdev_setup(struct vud_conn *c)
 		rc = VUD_IOCTL(c, VHOST_GET_FEATURES, &c->kfeatures);
 	if (!rc && w)
 		rc = VUD_IOCTL(c, VHOST_BLK_SET_WORKERS, &w);
+	for (i = 0; !rc && o->busyloop_us && i < VHOST_BLK_MAX_VQS; i++) {
+		struct vhost_vring_state bl = { i, o->busyloop_us };
+
+		rc = VUD_IOCTL(c, VHOST_SET_VRING_BUSYLOOP_TIMEOUT, &bl);
+	}
+	if (!rc && o->busyloop_us)
+		vud_log("the kernel worker polls each ring for %u us",
+			o->busyloop_us);
 	if (!rc && o->serial) {
 		memset(&s, 0, sizeof(s));
 		memcpy(s.id, o->serial, strnlen(o->serial, sizeof(s.id)));

@@ -32,6 +32,10 @@ static const char usage_text[] =
 "  -q, --queues N         virtqueues offered (1 to 16, default 16)\n"
 "  -w, --workers N        vhost-blk worker threads (1 to 16, default:\n"
 "                         the kernel's, one)\n"
+"      --busyloop US      the kernel worker polls each ring for US\n"
+"                         microseconds before it sleeps, so a busy guest\n"
+"                         need not kick (VHOST_SET_VRING_BUSYLOOP_TIMEOUT;\n"
+"                         0 to 1000000, default 0: off)\n"
 "  -r, --read-only        open the backend read-only; the guest sees a\n"
 "                         read-only disk (VIRTIO_BLK_F_RO)\n"
 "  -S, --serial S         serial returned by GET_ID (up to 20 bytes)\n"
@@ -79,7 +83,7 @@ static int parse_uint(const char *s, unsigned int lo, unsigned int hi,
 	return 0;
 }
 
-enum { OPT_VHOST_DEV = 256, OPT_CONNECTIONS };
+enum { OPT_VHOST_DEV = 256, OPT_CONNECTIONS, OPT_BUSYLOOP };
 
 static int parse_args(int argc, char **argv, struct vud_opts *o)
 {
@@ -91,6 +95,7 @@ static int parse_args(int argc, char **argv, struct vud_opts *o)
 		{ "serial", required_argument, NULL, 'S' },
 		{ "vhost-dev", required_argument, NULL, OPT_VHOST_DEV },
 		{ "connections", required_argument, NULL, OPT_CONNECTIONS },
+		{ "busyloop", required_argument, NULL, OPT_BUSYLOOP },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
@@ -123,6 +128,10 @@ static int parse_args(int argc, char **argv, struct vud_opts *o)
 			break;
 		case OPT_VHOST_DEV:
 			o->vhost_dev = optarg;
+			break;
+		case OPT_BUSYLOOP:
+			rc = parse_uint(optarg, 0, 1000000, "--busyloop",
+					&o->busyloop_us);
 			break;
 		case OPT_CONNECTIONS:
 			rc = parse_uint(optarg, 1, UINT_MAX, "--connections",

@@ -24,6 +24,7 @@ struct vud_opts {
 	const char *vhost_dev;		/* default /dev/vhost-blk */
 	unsigned int queues;		/* offered to the front-end */
 	unsigned int workers;		/* 0: the kernel's default */
+	unsigned int busyloop_us;	/* busy polling of every ring, 0: off */
 	unsigned int max_conns;		/* 0: serve until signalled */
 	bool readonly;
 	int backend_fd;			/* opened once, lent to each device */
