@@ -681,9 +681,25 @@ class VudDmq(QsdRaw):
             self.dmq = None
 
 
+class VudDmqPoll(VudDmq):
+    name = "vud-dmq-poll"
+    desc = ("vud-dmq with polling: vhost-blkd --busyloop 50 (the kernel "
+            "worker polls each ring 50 us) and the driver spins 50 us on "
+            "the used ring")
+
+    def command(self, sock):
+        cmd = super().command(sock)
+        return cmd[:-1] + ["--busyloop", "50", cmd[-1]]
+
+    def fio_opts(self, point):
+        opts = super().fio_opts(point)
+        opts["vblk_poll"] = 50
+        return opts
+
+
 CONFIG_CLASSES = [HostBrd, HostLoop, DmQcow2, DmQcow2Wq, DmQcow2Fresh, Nbd,
                   NbdFresh, VhostRaw, VhostDmq, VhostDmqWq, VhostDmqPoll,
-                  VudDmq, QsdRaw, QsdQcow2]
+                  VudDmq, VudDmqPoll, QsdRaw, QsdQcow2]
 
 
 def select(items, patterns, keys):
@@ -1058,6 +1074,8 @@ RATIOS = [
      "vhost-dmq-poll", "qsd-qcow2", 1.5),
     ("vhost-blk+dm-qcow2 polling / not polling", "vhost-dmq-poll",
      "vhost-dmq", None),
+    ("vhost-blkd+dm-qcow2 polling / qemu-storage-daemon (qcow2)",
+     "vud-dmq-poll", "qsd-qcow2", 1.5),
     ("vhost-blkd+dm-qcow2 / qemu-storage-daemon (qcow2)", "vud-dmq",
      "qsd-qcow2", 1.0),
 ]
