@@ -260,6 +260,19 @@ cr_mount_replay() {
 	fi
 }
 
+# cr_judge_check WHAT OUTPUT RC: a qemu-img check result at a crash point.
+# Returns 0 clean, 3 leaked clusters only (harmless after a crash), 1 for
+# errors, which it prints under WHAT.
+cr_judge_check() {
+	case $3 in
+	0) return 0 ;;
+	3) return 3 ;;
+	esac
+	echo "$1: qemu-img check exit $3"
+	echo "$2" | grep -v '^Leaked cluster' | head -30
+	return 1
+}
+
 # One crash point: the RAM disk $CR_RD holds the log replayed to it (a
 # checking job sets CR_RD, CR_COW, CR_TMP, RMNT, SNAP and DQ to its own).
 # Prints one line; returns 0 clean, 3 leaks only, 1 failure.
@@ -276,12 +289,8 @@ cr_point() {
 		qemu-img check -q -r all "$RMNT/img.qcow2" >/dev/null 2>&1
 		out=$(qemu-img check "$RMNT/img.qcow2" 2>&1); rc=$?
 	fi
-	case $rc in
-	0) ;;
-	3) res=3 ;;
-	*) echo "point $point$where (last mark $mark$(cr_label "$mark")): qemu-img check exit $rc"
-	   echo "$out" | grep -v '^Leaked cluster' | head -30; res=1 ;;
-	esac
+	cr_judge_check "point $point$where (last mark $mark$(cr_label "$mark"))" "$out" "$rc"
+	res=$?
 	if [ $res != 1 ]; then
 		if dev=$(cr_attach "$RMNT/img.qcow2" 2>"$CR_TMP/attach.err"); then
 			vout=$("$CRASH_IO" verify "$dev" "$W/hist" --list "$W/list" \

@@ -46,12 +46,8 @@ fs_point() {
 		END { print m ? m : "none" }' "$W/list")"
 	cr_mount_replay "point $point (the host's)" || return 1
 	out=$(qemu-img check "$RMNT/img.qcow2" 2>&1); rc=$?
-	case $rc in
-	0) ;;
-	3) res=3 ;;
-	*) echo "point $point (last mark $2): qemu-img check exit $rc"
-	   echo "$out" | grep -v '^Leaked cluster' | head -30; res=1 ;;
-	esac
+	cr_judge_check "point $point (last mark $2)" "$out" "$rc"
+	res=$?
 	if [ $res != 1 ] && ! dev=$(cr_attach "$RMNT/img.qcow2" 2>"$CR_TMP/attach.err"); then
 		echo "point $point: attach failed: $(cat "$CR_TMP/attach.err")"
 		res=1
