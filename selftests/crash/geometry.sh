@@ -67,21 +67,10 @@ geo_phase() {
 }
 
 geo_record() {
-	local dev rt0 rt1
+	local rt0 rt1
 	cr_record_start || return 1
 	rt0=$(geo_rt_clusters "$MNT/img.qcow2")
-	dev=$(cr_attach "$MNT/img.qcow2") || return 1
-	geo_phase "$dev" "$CRASH_SEED" 1 || return 1
-	qcow2-dm detach "$DQ" || return 1
-	cr_mark after-detach-1 || return 1
-	dmsetup message "$LW" 0 mark qemu || return 1
-	qemu-img snapshot -c s1 "$MNT/img.qcow2" || return 1
-	sync -f "$MNT/img.qcow2" || return 1
-	cr_mark after-snapshot || return 1
-	dev=$(cr_attach "$MNT/img.qcow2") || return 1
-	geo_phase "$dev" "$((CRASH_SEED + 1000))" 2 || return 1
-	qcow2-dm detach "$DQ" || return 1
-	cr_mark after-detach-2 || return 1
+	cr_record_phases geo_phase || return 1
 	rt1=$(geo_rt_clusters "$MNT/img.qcow2")
 	echo "refcount table: $rt0 -> $rt1 clusters; image file $(stat -c %s "$MNT/img.qcow2") bytes"
 	if [ "$GEO" = c512 ] && [ "$rt1" -le "$rt0" ]; then

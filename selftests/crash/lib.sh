@@ -170,16 +170,13 @@ cr_record_finish() {
 	     "$(grep -c ' M ' "$W/list") marks$hist"
 }
 
-# Record: mkfs, image, workload phase 1, internal snapshot by qemu-img
-# (later writes copy on write), workload phase 2, then phase 3: snapshots
-# created and deleted online by dm-qcow2 between bursts of the workload.
-# Writes $W/list (lwlog list).
-cr_record() {
+# cr_record_phases PHASE_FN: workload phase 1 on the attached image, an
+# internal snapshot by qemu-img (later writes copy on write), phase 2.
+# PHASE_FN DEV SEED N runs phase N on the device.
+cr_record_phases() {
 	local dev
-	cr_record_start || return 1
-
 	dev=$(cr_attach "$MNT/img.qcow2") || return 1
-	cr_work "$dev" "$CRASH_SEED" "$CRASH_OPS" || return 1
+	"$1" "$dev" "$CRASH_SEED" 1 || return 1
 	qcow2-dm detach "$DQ" || return 1
 	cr_mark after-detach-1 || return 1
 
@@ -190,9 +187,21 @@ cr_record() {
 	cr_mark after-snapshot || return 1
 
 	dev=$(cr_attach "$MNT/img.qcow2") || return 1
-	cr_work "$dev" "$((CRASH_SEED + 1000))" "$CRASH_OPS" || return 1
+	"$1" "$dev" "$((CRASH_SEED + 1000))" 2 || return 1
 	qcow2-dm detach "$DQ" || return 1
-	cr_mark after-detach-2 || return 1
+	cr_mark after-detach-2
+}
+
+cr_phase() {			# cr_phase DEV SEED N: CRASH_OPS operations
+	cr_work "$1" "$2" "$CRASH_OPS"
+}
+
+# Record: mkfs, image, phases 1 and 2 (cr_record_phases), then phase 3:
+# snapshots created and deleted online by dm-qcow2 between bursts of the
+# workload. Writes $W/list (lwlog list).
+cr_record() {
+	cr_record_start || return 1
+	cr_record_phases cr_phase || return 1
 	cr_record_snapshots || return 1
 	cr_record_finish
 }
