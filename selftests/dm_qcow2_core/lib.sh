@@ -31,6 +31,17 @@ attach() {
 
 detach() { dmsetup remove "$1"; }
 
+# A case's device name and scratch folder: dmq and $WORK, or their own
+# (dmqN, $WORK/slotN) for a case run beside others with ktap_par.
+DEV=dmq
+W=$WORK
+case_slot() {
+	[ -n "${KTAP_SLOT:-}" ] || return 0
+	DEV=dmq$KTAP_SLOT
+	W=$WORK/slot$KTAP_SLOT
+	rm -rf "$W" && mkdir -p "$W"
+}
+
 # dmesg lines since the last call (kernel warnings fail the VM run anyway)
 klog_mark() { dmesg | wc -l > "$WORK/.klog"; }
 klog_new() { dmesg | tail -n +$(( $(cat "$WORK/.klog") + 1 )); }

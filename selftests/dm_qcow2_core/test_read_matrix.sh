@@ -40,29 +40,31 @@ conv_image() {	# conv_image IMG CREATE_OPTS [-c]
 	qemu-img convert -f raw -O qcow2 $3 -o "$2" "$WORK/src.raw" "$1"
 }
 
-# read_case NAME OPT_ARGS...: attach $WORK/img.qcow2, compare, detach
+# read_case NAME OPT_ARGS...: attach $W/img.qcow2 as $DEV, compare, detach
 read_case() {
 	local name=$1 why=
 	shift
-	qemu-img convert -O raw "$WORK/img.qcow2" "$WORK/ref.raw" || why="convert failed"
-	if [ -z "$why" ] && ! attach dmq "$WORK/img.qcow2" "$@"; then
+	qemu-img convert -O raw "$W/img.qcow2" "$W/ref.raw" || why="convert failed"
+	if [ -z "$why" ] && ! attach $DEV "$W/img.qcow2" "$@"; then
 		why="attach refused: $(dmesg | tail -2)"
 	elif [ -z "$why" ]; then
-		cmp /dev/mapper/dmq "$WORK/ref.raw" >"$WORK/cmp.out" 2>&1 ||
-			why="content differs: $(head -1 "$WORK/cmp.out")"
-		grep -q ' errors 0 ' <(dmsetup status dmq) ||
-			why="${why}errors counted: $(dmsetup status dmq)"
-		detach dmq || why="${why} detach failed"
-		qemu-img check -q "$WORK/img.qcow2" || why="${why} check not clean"
+		cmp /dev/mapper/$DEV "$W/ref.raw" >"$W/cmp.out" 2>&1 ||
+			why="content differs: $(head -1 "$W/cmp.out")"
+		grep -q ' errors 0 ' <(dmsetup status $DEV) ||
+			why="${why}errors counted: $(dmsetup status $DEV)"
+		detach $DEV || why="${why} detach failed"
+		qemu-img check -q "$W/img.qcow2" || why="${why} check not clean"
 	fi
 	if [ -z "$why" ]; then ktap_ok "$name"; else ktap_fail "$name" "$why"; fi
 }
 
+# The matrix cases run two at a time (ktap_par), each in its own slot.
 io_case() {	# io_case NAME CREATE_OPTS [OPT ARGS]
 	local name=$1 opts=$2
 	shift 2
-	rm -f "$WORK/img.qcow2"
-	if io_image "$WORK/img.qcow2" "$opts"; then
+	case_slot
+	rm -f "$W/img.qcow2"
+	if io_image "$W/img.qcow2" "$opts"; then
 		read_case "$name" "$@"
 	else
 		ktap_skip "$name" "qemu-img cannot make it"
@@ -72,8 +74,9 @@ io_case() {	# io_case NAME CREATE_OPTS [OPT ARGS]
 conv_case() {	# conv_case NAME CREATE_OPTS COMPRESS(-c or "") [OPT ARGS]
 	local name=$1 opts=$2 c=$3
 	shift 3
-	rm -f "$WORK/img.qcow2"
-	if conv_image "$WORK/img.qcow2" "$opts" "$c"; then
+	case_slot
+	rm -f "$W/img.qcow2"
+	if conv_image "$W/img.qcow2" "$opts" "$c"; then
 		read_case "$name" "$@"
 	else
 		ktap_skip "$name" "qemu-img cannot make it"
@@ -124,19 +127,21 @@ if [ "$(basename "$0")" = test_read_matrix.sh ]; then
 	for c in "${IO_CASES[@]}"; do
 		# every other case attached read-only
 		if [ $((i++ % 2)) -eq 1 ]; then
-			io_case "${c%%|*} (ro)" "${c#*|}" ro
+			ktap_par io_case "${c%%|*} (ro)" "${c#*|}" ro
 		else
-			io_case "${c%%|*}" "${c#*|}"
+			ktap_par io_case "${c%%|*}" "${c#*|}"
 		fi
 	done
+	ktap_par_wait
 	ktap_finish
 fi
 
 ktap_plan $(( ${#CONV_CASES[@]} + 4 ))
 for c in "${CONV_CASES[@]}"; do
 	IFS='|' read -r name opts comp <<<"$c"
-	conv_case "$name" "$opts" "$comp" ro
+	ktap_par conv_case "$name" "$opts" "$comp" ro
 done
+ktap_par_wait
 
 # preallocated zero clusters: allocated clusters carrying the zero flag
 rm -f "$WORK/img.qcow2"

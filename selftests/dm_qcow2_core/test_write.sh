@@ -39,32 +39,32 @@ os.close(d)
 os.close(f)
 PY
 
-# write_case NAME CLUSTER DISCARD_OK ATTACH_OPTS... (image in $WORK/img.qcow2)
+# write_case NAME CLUSTER DISCARD_OK ATTACH_OPTS...: image $W/img.qcow2, as $DEV
 write_case() {
 	local name=$1 cl=$2 zok=$3 why= t0=$SECONDS
 	shift 3
-	qemu-img convert -O raw "$WORK/img.qcow2" "$WORK/ref.raw"
-	if ! attach dmq "$WORK/img.qcow2" "$@"; then
+	qemu-img convert -O raw "$W/img.qcow2" "$W/ref.raw"
+	if ! attach $DEV "$W/img.qcow2" "$@"; then
 		ktap_fail "$name" "attach refused: $(dmesg | tail -2)"
 		return
 	fi
-	python3 "$WORK/mirror.py" /dev/mapper/dmq "$WORK/ref.raw" 1 16 "$zok" "$cl" ||
+	python3 "$WORK/mirror.py" /dev/mapper/$DEV "$W/ref.raw" 1 16 "$zok" "$cl" ||
 		why="writes failed;"
-	dmsetup suspend dmq
-	qemu-img check -q -U "$WORK/img.qcow2" >"$WORK/chk" 2>&1 ||
-		why="$why check while suspended: $(head -3 "$WORK/chk");"
-	dmsetup resume dmq
-	python3 "$WORK/mirror.py" /dev/mapper/dmq "$WORK/ref.raw" 2 12 "$zok" "$cl" ||
+	dmsetup suspend $DEV
+	qemu-img check -q -U "$W/img.qcow2" >"$W/chk" 2>&1 ||
+		why="$why check while suspended: $(head -3 "$W/chk");"
+	dmsetup resume $DEV
+	python3 "$WORK/mirror.py" /dev/mapper/$DEV "$W/ref.raw" 2 12 "$zok" "$cl" ||
 		why="$why writes failed;"
 	echo 3 > /proc/sys/vm/drop_caches
-	cmp /dev/mapper/dmq "$WORK/ref.raw" >"$WORK/cmp" 2>&1 ||
-		why="$why device differs: $(head -1 "$WORK/cmp");"
-	grep -q ' errors 0 ' <(dmsetup status dmq) ||
-		why="$why errors: $(dmsetup status dmq);"
-	detach dmq || why="$why detach failed;"
-	qemu-img check "$WORK/img.qcow2" >"$WORK/chk" 2>&1 ||
-		why="$why check: $(grep -v '^$' "$WORK/chk" | head -4 | tr '\n' ' ');"
-	qemu-img compare -q "$WORK/img.qcow2" "$WORK/ref.raw" ||
+	cmp /dev/mapper/$DEV "$W/ref.raw" >"$W/cmp" 2>&1 ||
+		why="$why device differs: $(head -1 "$W/cmp");"
+	grep -q ' errors 0 ' <(dmsetup status $DEV) ||
+		why="$why errors: $(dmsetup status $DEV);"
+	detach $DEV || why="$why detach failed;"
+	qemu-img check "$W/img.qcow2" >"$W/chk" 2>&1 ||
+		why="$why check: $(grep -v '^$' "$W/chk" | head -4 | tr '\n' ' ');"
+	qemu-img compare -q "$W/img.qcow2" "$W/ref.raw" ||
 		why="$why compare differs;"
 	ktap_print "$name: $((SECONDS - t0)) s"
 	if [ -z "$why" ]; then ktap_ok "$name"; else ktap_fail "$name" "$why"; fi
@@ -85,45 +85,59 @@ CASES=(
 	"preallocation=metadata|preallocation=metadata"
 )
 
-ktap_header
-ktap_plan $(( ${#CASES[@]} + 6 ))
-for c in "${CASES[@]}"; do
-	opts=${c#*|}
-	cl=$(echo "$opts" | sed -n 's/.*cluster_size=\([0-9]*\).*/\1/p')
-	rm -f "$WORK/img.qcow2"
-	qemu-img create -q -f qcow2 -o "$opts" "$WORK/img.qcow2" $SIZE
-	fill "$WORK/img.qcow2"
-	write_case "${c%%|*}" "${cl:-65536}" 1
-done
+# The cases run two at a time (ktap_par), each in its own slot.
+matrix_case() {	# matrix_case NAME CREATE_OPTS
+	local cl
+	case_slot
+	cl=$(echo "$2" | sed -n 's/.*cluster_size=\([0-9]*\).*/\1/p')
+	qemu-img create -q -f qcow2 -o "$2" "$W/img.qcow2" $SIZE
+	fill "$W/img.qcow2"
+	write_case "$1" "${cl:-65536}" 1
+}
 
 # compressed clusters, deflate and zstd: writes move them to normal ones
-for t in zlib zstd; do
-	rm -f "$WORK/img.qcow2"
-	seq 1 400000 | head -c 2M > "$WORK/src.raw"
-	qemu-img convert -c -O qcow2 -o compression_type=$t "$WORK/src.raw" "$WORK/img.qcow2"
-	write_case "writes into compressed clusters ($t)" 65536 1
-done
+compressed_case() {	# compressed_case zlib|zstd
+	case_slot
+	seq 1 400000 | head -c 2M > "$W/src.raw"
+	qemu-img convert -c -O qcow2 -o compression_type=$1 "$W/src.raw" "$W/img.qcow2"
+	write_case "writes into compressed clusters ($1)" 65536 1
+}
 
 # internal snapshot: shared clusters are copied on write, the snapshot keeps
 # its data
-rm -f "$WORK/img.qcow2"
-qemu-img create -q -f qcow2 "$WORK/img.qcow2" $SIZE
-fill "$WORK/img.qcow2"
-qemu-img snapshot -c s1 "$WORK/img.qcow2"
-qemu-img convert -O raw -l snapshot.name=s1 "$WORK/img.qcow2" "$WORK/snap.raw"
-write_case "copy-on-write of snapshot-shared clusters" 65536 1
-qemu-img convert -O raw -l snapshot.name=s1 "$WORK/img.qcow2" "$WORK/snap2.raw"
-if cmp -s "$WORK/snap.raw" "$WORK/snap2.raw"; then
-	ktap_ok "snapshot content unchanged"
-else
-	ktap_fail "snapshot content unchanged"
-fi
+snapshot_case() {
+	case_slot
+	qemu-img create -q -f qcow2 "$W/img.qcow2" $SIZE
+	fill "$W/img.qcow2"
+	qemu-img snapshot -c s1 "$W/img.qcow2"
+	qemu-img convert -O raw -l snapshot.name=s1 "$W/img.qcow2" "$W/snap.raw"
+	write_case "copy-on-write of snapshot-shared clusters" 65536 1
+	qemu-img convert -O raw -l snapshot.name=s1 "$W/img.qcow2" "$W/snap2.raw"
+	if cmp -s "$W/snap.raw" "$W/snap2.raw"; then
+		ktap_ok "snapshot content unchanged"
+	else
+		ktap_fail "snapshot content unchanged"
+	fi
+}
 
 # backing file: partial writes copy the rest of the cluster up
-rm -f "$WORK/img.qcow2"
-head -c 4M /dev/urandom > "$WORK/base.raw"
-qemu-img create -q -f qcow2 -b "$WORK/base.raw" -F raw "$WORK/img.qcow2"
-write_case "writes over a raw backing file" 65536 0 backing raw "$WORK/base.raw"
+backing_case() {
+	case_slot
+	head -c 4M /dev/urandom > "$W/base.raw"
+	qemu-img create -q -f qcow2 -b "$W/base.raw" -F raw "$W/img.qcow2"
+	write_case "writes over a raw backing file" 65536 0 backing raw "$W/base.raw"
+}
+
+ktap_header
+ktap_plan $(( ${#CASES[@]} + 6 ))
+for c in "${CASES[@]}"; do
+	ktap_par matrix_case "${c%%|*}" "${c#*|}"
+done
+ktap_par compressed_case zlib
+ktap_par compressed_case zstd
+ktap_par snapshot_case
+ktap_par backing_case
+ktap_par_wait
 
 # 512 B clusters: 12 MiB of data outgrow the refcount table qemu-img made
 rm -f "$WORK/img.qcow2"
