@@ -52,7 +52,7 @@
  *     so a write racing a discard of its cluster never lands in a
  *     cluster that was punched or reused for other data.
  *   q->inflight: a guest cluster whose metadata is being changed
- *     (allocation, copy-on-write, zero flag, discard) is listed here for
+ *     (allocation, copy-on-write, zero flag, discard) is in this hash for
  *     the whole operation, including its data I/O, so that changes of one
  *     cluster are serialised while other clusters proceed.
  *   q->zlock serialises decompression and its buffers.

@@ -618,9 +618,8 @@ int qcow2_open_image(struct qcow2 *q, const char *path,
 	mutex_init(&q->flush_lock);
 	spin_lock_init(&q->bm_lock);
 	init_waitqueue_head(&q->flush_wq);
-	INIT_LIST_HEAD(&q->inflight);
+	qcow2_inflight_init(q);
 	INIT_LIST_HEAD(&q->deferred);
-	init_waitqueue_head(&q->alloc_wq);
 	atomic_set(&q->data_io[0], 0);
 	atomic_set(&q->data_io[1], 0);
 	init_waitqueue_head(&q->data_io_wq);

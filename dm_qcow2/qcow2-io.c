@@ -4,13 +4,14 @@
  *
  * Lookups take q->lock for the L1/L2 walk only; data I/O runs unlocked.
  * A write that changes metadata (allocation, copy-on-write, zero flag,
- * subcluster bits) first registers its guest cluster in q->inflight so
- * that such writes to one cluster are serialised; writes to other
- * clusters proceed in parallel.
+ * subcluster bits) first registers its guest cluster in q->inflight (a
+ * small hash, one wait queue a bucket) so that such writes to one cluster
+ * are serialised; writes to other clusters proceed in parallel.
  */
 #include <linux/slab.h>
 #include <linux/falloc.h>
 #include <linux/sched.h>
+#include <linux/hash.h>
 #include "qcow2.h"
 #include "compat.h"
 
@@ -465,11 +466,26 @@ undo_alloc:
 	return ret;
 }
 
+void qcow2_inflight_init(struct qcow2 *q)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(q->inflight); i++) {
+		INIT_HLIST_HEAD(&q->inflight[i]);
+		init_waitqueue_head(&q->alloc_wq[i]);
+	}
+}
+
+static u32 inflight_bucket(u64 vc)
+{
+	return hash_64(vc, QCOW2_INFLIGHT_BITS);
+}
+
 static bool inflight_busy(struct qcow2 *q, u64 vc)
 {
 	struct qcow2_inflight *f;
 
-	list_for_each_entry(f, &q->inflight, list)
+	hlist_for_each_entry(f, &q->inflight[inflight_bucket(vc)], node)
 		if (f->vcluster == vc)
 			return true;
 	return false;
@@ -477,29 +493,34 @@ static bool inflight_busy(struct qcow2 *q, u64 vc)
 
 /*
  * Under q->lock: wait until no other metadata change of guest cluster
- * @vc is in flight, then register ours. Returns with the lock held.
+ * @vc is in flight, then register ours. Returns with the lock held. The
+ * waiter is on the bucket's queue before the lock is dropped, so the
+ * leave it waits for (which takes the lock) cannot miss it.
  */
 static void inflight_enter(struct qcow2 *q, u64 vc, struct qcow2_inflight *f)
 {
+	u32 b = inflight_bucket(vc);
 	DEFINE_WAIT(w);
 
 	while (inflight_busy(q, vc)) {
-		prepare_to_wait(&q->alloc_wq, &w, TASK_UNINTERRUPTIBLE);
+		prepare_to_wait(&q->alloc_wq[b], &w, TASK_UNINTERRUPTIBLE);
 		mutex_unlock(&q->lock);
 		schedule();
-		finish_wait(&q->alloc_wq, &w);
+		finish_wait(&q->alloc_wq[b], &w);
 		mutex_lock(&q->lock);
 	}
 	f->vcluster = vc;
-	list_add(&f->list, &q->inflight);
+	hlist_add_head(&f->node, &q->inflight[b]);
 }
 
 static void inflight_leave(struct qcow2 *q, struct qcow2_inflight *f)
 {
+	u32 b = inflight_bucket(f->vcluster);
+
 	mutex_lock(&q->lock);
-	list_del(&f->list);
+	hlist_del(&f->node);
 	mutex_unlock(&q->lock);
-	wake_up_all(&q->alloc_wq);
+	wake_up_all(&q->alloc_wq[b]);
 }
 
 /*

@@ -159,9 +159,15 @@ struct qcow2_bitmap {
 	u8 *bits;		/* QEMU's layout: bit i is byte i / 8, 1 << i % 8 */
 };
 
-/* A guest cluster whose allocation (or copy-on-write) is in flight. */
+/*
+ * A guest cluster whose allocation (or copy-on-write) is in flight, in
+ * bucket hash_64(vcluster) of q->inflight; a write that finds its cluster
+ * there sleeps on the bucket's own wait queue, so a leave wakes only the
+ * writers of clusters that hash alike, not every waiting writer.
+ */
+#define QCOW2_INFLIGHT_BITS	6
 struct qcow2_inflight {
-	struct list_head list;
+	struct hlist_node node;
 	u64 vcluster;
 };
 
@@ -267,8 +273,8 @@ struct qcow2 {
 	u64 alloc_end;			/* next append offset (cluster aligned) */
 	u64 free_hint;			/* lowest cluster index maybe free */
 	u64 nr_allocated, nr_free;
-	struct list_head inflight;
-	wait_queue_head_t alloc_wq;
+	struct hlist_head inflight[1 << QCOW2_INFLIGHT_BITS];
+	wait_queue_head_t alloc_wq[1 << QCOW2_INFLIGHT_BITS];
 	struct list_head deferred;
 	/* records allocated, on q->deferred or taken by a flush (under lock) */
 	unsigned int nr_deferred;
@@ -466,6 +472,7 @@ void qcow2_deferred_prefetch(struct qcow2 *q, struct list_head *list);
 int qcow2_count_clusters(struct qcow2 *q);
 
 /* qcow2-io.c */
+void qcow2_inflight_init(struct qcow2 *q);
 bool qcow2_map_direct(struct qcow2 *q, u64 pos, u64 len, bool write,
 		      bool nowait, u64 *host, u8 *epoch);
 void qcow2_data_io_done(struct qcow2 *q, u8 epoch);
