@@ -28,6 +28,7 @@ TOP = os.environ.get("TOP") or os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))
 ENGINE = os.path.join(TOP, "tools/fio-vblk/fio-vblk.so")
 VHOST_BLKD = os.path.join(TOP, "tools/bin/vhost-blkd")
+LIO_VHOST_SCSI = os.path.join(TOP, "tools/vm/lio-vhost-scsi")
 SCHEMA = "bench-v1"
 
 # CPU per I/O is busy guest CPU time (all CPUs, every process and kernel
@@ -318,6 +319,14 @@ class Stage:
                              "missing")
         self.need("engine")
 
+    def make_vscsi(self):
+        p = subprocess.run([LIO_VHOST_SCSI, "modules"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, universal_newlines=True)
+        if p.returncode:
+            raise SetupError("vhost-scsi/LIO: %s" % p.stdout.strip(),
+                             "missing" if p.returncode == 4 else "failed")
+        self.need("engine")
+
     def make_engine(self):
         if not os.path.exists(ENGINE):
             raise SetupError("fio engine %s not built (make tools)" %
@@ -572,6 +581,64 @@ class VhostDmqPoll(VhostDmq):
         return opts
 
 
+class ScsiRaw(Config):
+    """The in-kernel peer vhost-blk is measured against: the same driver
+    in its virtio-scsi mode on /dev/vhost-scsi, LIO's vhost fabric and
+    iblock backstore in front of the same device (tools/vm/lio-vhost-scsi).
+    A queue per job; vhost-scsi serves them all from one vhost worker."""
+    name, group = "scsi-raw", "vhost-scsi"
+    desc = ("fio-vblk driver (virtio-scsi) -> /dev/vhost-scsi -> LIO "
+            "iblock -> the raw brd device (a queue per job)")
+    needs = ("vscsi", "brd")
+    lio_name = "bench-scsi-raw"
+
+    def device(self):
+        return self.stage.raw_dev
+
+    def setup(self):
+        self.exported = True
+        try:
+            out = sh([LIO_VHOST_SCSI, "create", self.lio_name, self.device()],
+                     what="lio-vhost-scsi create")
+        except SetupError:
+            self.teardown()
+            raise
+        self.backend = out.strip().splitlines()[-1]
+
+    def teardown(self):
+        if getattr(self, "exported", False):
+            sh([LIO_VHOST_SCSI, "remove", self.lio_name], check=False)
+            self.exported = False
+
+    def fio_opts(self, point):
+        # fio splits filename at ':': the target goes in vblk_backend
+        return {"ioengine": "external:" + ENGINE, "filename": self.lio_name,
+                "vblk_backend": self.backend, "vblk_vhost_scsi": 1,
+                "vblk_queues": point.jobs}
+
+
+class ScsiDmq(ScsiRaw):
+    name = "scsi-dmq"
+    desc = ("fio-vblk driver (virtio-scsi) -> /dev/vhost-scsi -> LIO "
+            "iblock -> dm-qcow2 over the allocated image (as vhost-dmq)")
+    needs = ("vscsi", "dmq", "alloc_img")
+    lio_name = "bench-scsi-dmq"
+
+    def device(self):
+        return self.dmq.dev
+
+    def setup(self):
+        self.dmq = DmQcow2(self.stage)
+        self.dmq.setup()
+        super().setup()
+
+    def teardown(self):
+        super().teardown()
+        if getattr(self, "dmq", None):
+            self.dmq.teardown()
+            self.dmq = None
+
+
 class QsdRaw(Config):
     """The same driver over vhost-user to qemu-storage-daemon: QEMU's
     userspace virtio-blk path, one iothread (QEMU 7.2)."""
@@ -699,7 +766,7 @@ class VudDmqPoll(VudDmq):
 
 CONFIG_CLASSES = [HostBrd, HostLoop, DmQcow2, DmQcow2Wq, DmQcow2Fresh, Nbd,
                   NbdFresh, VhostRaw, VhostDmq, VhostDmqWq, VhostDmqPoll,
-                  VudDmq, VudDmqPoll, QsdRaw, QsdQcow2]
+                  VudDmq, VudDmqPoll, ScsiRaw, ScsiDmq, QsdRaw, QsdQcow2]
 
 
 def select(items, patterns, keys):
@@ -974,7 +1041,7 @@ def virt():
 
 def modules_info():
     out = {}
-    for m in ("dm_qcow2", "vhost_blk"):
+    for m in ("dm_qcow2", "vhost_blk", "vhost_scsi"):
         out[m] = {"loaded": os.path.exists("/sys/module/" + m),
                   "srcversion": (open("/sys/module/%s/srcversion" % m).read()
                                  .strip() if os.path.exists(
@@ -1078,6 +1145,9 @@ RATIOS = [
      "vud-dmq-poll", "qsd-qcow2", 1.5),
     ("vhost-blkd+dm-qcow2 / qemu-storage-daemon (qcow2)", "vud-dmq",
      "qsd-qcow2", 1.0),
+    ("vhost-blk / vhost-scsi (raw)", "vhost-raw", "scsi-raw", None),
+    ("vhost-blk+dm-qcow2 / vhost-scsi+dm-qcow2", "vhost-dmq", "scsi-dmq",
+     None),
 ]
 METRICS = ("iops", "bw_mib", "clat_p50_us", "clat_p99_us", "cpu_us_per_io",
            "cpu_sys_us_per_io", "ctxt_per_io")

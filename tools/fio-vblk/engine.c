@@ -37,7 +37,7 @@ static struct fio_option options[] = {
 		.lname = "vblk backend",
 		.type = FIO_OPT_STR_STORE,
 		.off1 = offsetof(struct vblk_fio_options, backend),
-		.help = "Block device, raw file or vhost-user socket (default: filename)",
+		.help = "Block device, raw file, vhost-user socket or scsi:WWPN[:TPGT] (default: filename; fio splits filename at ':')",
 		.category = FIO_OPT_C_ENGINE,
 		.group = FIO_OPT_G_INVALID,
 	},
@@ -88,11 +88,21 @@ static struct fio_option options[] = {
 		.group = FIO_OPT_G_INVALID,
 	},
 	{
+		.name = "vblk_vhost_scsi",
+		.lname = "vblk vhost-scsi",
+		.type = FIO_OPT_BOOL,
+		.off1 = offsetof(struct vblk_fio_options, vhost_scsi),
+		.def = "0",
+		.help = "The backend is a LIO vhost target WWPN[:TPGT] on /dev/vhost-scsi (also found by a scsi: prefix)",
+		.category = FIO_OPT_C_ENGINE,
+		.group = FIO_OPT_G_INVALID,
+	},
+	{
 		.name = "vblk_vhost_dev",
 		.lname = "vblk vhost device",
 		.type = FIO_OPT_STR_STORE,
 		.off1 = offsetof(struct vblk_fio_options, vhost_dev),
-		.help = "vhost-blk device node (default /dev/vhost-blk)",
+		.help = "vhost device node (default /dev/vhost-blk, /dev/vhost-scsi)",
 		.category = FIO_OPT_C_ENGINE,
 		.group = FIO_OPT_G_INVALID,
 	},
@@ -171,13 +181,20 @@ static unsigned int sharing_jobs(struct thread_data *td)
 	return n ? n : 1;
 }
 
+static enum vblk_transport transport(const struct vblk_fio_options *o)
+{
+	if (o->vhost_user)
+		return VBLK_TR_USER;
+	return o->vhost_scsi ? VBLK_TR_SCSI : VBLK_TR_AUTO;
+}
+
 static void job_opts(struct thread_data *td, struct vblk_opts *vo)
 {
 	struct vblk_fio_options *o = td->eo;
 	unsigned long long bs = td_max_bs(td), per_job;
 
 	memset(vo, 0, sizeof(*vo));
-	vo->transport = o->vhost_user ? VBLK_TR_USER : VBLK_TR_AUTO;
+	vo->transport = transport(o);
 	vo->num_queues = o->queues;
 	if (!vo->num_queues)
 		vo->num_queues = sharing_jobs(td);
@@ -255,7 +272,7 @@ static int vblk_fio_setup(struct thread_data *td)
 		log_err("fio-vblk: no backend (set filename or vblk_backend)\n");
 		return 1;
 	}
-	vo.transport = o->vhost_user ? VBLK_TR_USER : VBLK_TR_AUTO;
+	vo.transport = transport(o);
 	vo.vhost_dev = o->vhost_dev;
 	vo.data_mem = 1 << 20;
 	vo.readonly = !td_write(td) && !td->o.do_verify;

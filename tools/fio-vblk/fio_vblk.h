@@ -12,6 +12,7 @@ struct vblk_fio_options {
 	unsigned int workers;
 	unsigned int queue_size;
 	unsigned int vhost_user;
+	unsigned int vhost_scsi;
 	char *vhost_dev;
 	unsigned long long mem;
 	unsigned int busyloop_us;

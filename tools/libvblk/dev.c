@@ -43,6 +43,8 @@ static enum vblk_transport pick_transport(const char *backend,
 
 	if (want != VBLK_TR_AUTO)
 		return want;
+	if (backend && !strncmp(backend, "scsi:", 5))
+		return VBLK_TR_SCSI;
 	if (backend && !stat(backend, &st) && S_ISSOCK(st.st_mode))
 		return VBLK_TR_USER;
 	return VBLK_TR_KERNEL;
@@ -65,6 +67,18 @@ static int check_opts(struct vblk_dev *dev, const struct vblk_opts *o,
 	return 0;
 }
 
+static const struct vblk_ops *transport_ops(enum vblk_transport t)
+{
+	switch (t) {
+	case VBLK_TR_USER:
+		return &vblk_user_ops;
+	case VBLK_TR_SCSI:
+		return &vblk_scsi_ops;
+	default:
+		return &vblk_kernel_ops;
+	}
+}
+
 static int setup_queues(struct vblk_dev *dev, const struct vblk_opts *o)
 {
 	unsigned int nq, qsize, i;
@@ -74,7 +88,8 @@ static int setup_queues(struct vblk_dev *dev, const struct vblk_opts *o)
 	rc = check_opts(dev, o, &nq, &qsize);
 	if (rc)
 		return rc;
-	rc = vblk_mem_init(&dev->mem, data + nq * vblk_vq_mem_bytes(qsize));
+	rc = vblk_mem_init(&dev->mem, data + nq * vblk_vq_mem_bytes(qsize) +
+			   dev->extra_mem);
 	if (rc)
 		return vblk_fail(dev, rc, "guest memory: %s", strerror(-rc));
 	dev->vqs = calloc(nq, sizeof(*dev->vqs));
@@ -82,7 +97,7 @@ static int setup_queues(struct vblk_dev *dev, const struct vblk_opts *o)
 		return vblk_fail(dev, -ENOMEM, "out of memory");
 	for (i = 0; i < nq; i++) {
 		dev->nvqs = i + 1;
-		rc = vblk_vq_init(dev, &dev->vqs[i], i, qsize);
+		rc = vblk_vq_init(dev, &dev->vqs[i], dev->vq_base + i, qsize);
 		if (rc)
 			return vblk_fail(dev, rc, "vq %u: %s", i, strerror(-rc));
 	}
@@ -110,8 +125,7 @@ int vblk_open(struct vblk_dev **devp, const char *backend,
 	dev->mem.fd = -1;
 	dev->poll_us = o->poll_us;
 	dev->info.transport = pick_transport(backend, o->transport);
-	dev->ops = dev->info.transport == VBLK_TR_USER ? &vblk_user_ops :
-							&vblk_kernel_ops;
+	dev->ops = transport_ops(dev->info.transport);
 	rc = dev->ops->connect(dev, backend, o);
 	if (!rc)
 		rc = setup_queues(dev, o);

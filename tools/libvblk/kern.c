@@ -18,15 +18,15 @@
 
 #define BIT(n)	(1ULL << (n))
 
-static int kioctl(struct vblk_dev *dev, unsigned long req, const char *name,
-		  void *arg)
+int vblk_kern_ioctl(struct vblk_dev *dev, unsigned long req, const char *name,
+		    void *arg)
 {
 	if (ioctl(dev->fd, req, arg) < 0)
 		return vblk_fail(dev, -errno, "%s: %s", name, strerror(errno));
 	return 0;
 }
 
-#define KIOCTL(dev, req, arg)	kioctl(dev, req, #req, arg)
+#define KIOCTL(dev, req, arg)	vblk_kern_ioctl(dev, req, #req, arg)
 
 static int kern_connect(struct vblk_dev *dev, const char *backend,
 			const struct vblk_opts *o)
@@ -49,7 +49,7 @@ static int kern_connect(struct vblk_dev *dev, const char *backend,
 	return 0;
 }
 
-static int set_mem_table(struct vblk_dev *dev)
+int vblk_kern_set_mem_table(struct vblk_dev *dev)
 {
 	struct vhost_memory *m;
 	int rc;
@@ -66,7 +66,7 @@ static int set_mem_table(struct vblk_dev *dev)
 	return rc;
 }
 
-static int set_vring(struct vblk_dev *dev, struct vblk_vq *vq)
+int vblk_kern_set_vring(struct vblk_dev *dev, struct vblk_vq *vq)
 {
 	struct vhost_vring_state num = { vq->idx, vq->num };
 	struct vhost_vring_state base = { vq->idx, 0 };
@@ -200,9 +200,9 @@ static int kern_program(struct vblk_dev *dev, const char *backend,
 	dev->info.features = f;
 	dev->event_idx = !!(f & BIT(VIRTIO_RING_F_EVENT_IDX));
 	dev->indirect = !!(f & BIT(VIRTIO_RING_F_INDIRECT_DESC));
-	rc = set_mem_table(dev);
+	rc = vblk_kern_set_mem_table(dev);
 	for (i = 0; !rc && i < dev->nvqs; i++)
-		rc = set_vring(dev, &dev->vqs[i]);
+		rc = vblk_kern_set_vring(dev, &dev->vqs[i]);
 	if (!rc)
 		rc = set_extras(dev, o);
 	if (rc || o->no_backend || !backend)

@@ -45,6 +45,8 @@ const char *vblk_transport_name(enum vblk_transport t)
 		return "vhost-kernel";
 	case VBLK_TR_USER:
 		return "vhost-user";
+	case VBLK_TR_SCSI:
+		return "vhost-scsi";
 	default:
 		return "auto";
 	}

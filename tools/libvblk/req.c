@@ -11,13 +11,8 @@
 
 #include "vblk_int.h"
 
-struct chain {
-	struct vring_desc d[VBLK_MAX_SEGS + 2];
-	unsigned int n;
-};
-
-static void chain_add(struct chain *c, uint64_t addr, uint32_t len,
-		      bool writable)
+void vblk_chain_add(struct vblk_chain *c, uint64_t addr, uint32_t len,
+		    bool writable)
 {
 	c->d[c->n].addr = htole64(addr);
 	c->d[c->n].len = htole32(len);
@@ -31,10 +26,9 @@ static bool data_writable(uint32_t type)
 	return type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID;
 }
 
-static int add_data(struct vblk_dev *dev, struct chain *c,
-		    const struct vblk_req *req)
+int vblk_chain_add_data(struct vblk_dev *dev, struct vblk_chain *c,
+			const struct vblk_req *req, bool w)
 {
-	bool w = data_writable(req->type);
 	unsigned int i;
 
 	if (req->iovcnt > VBLK_MAX_SEGS)
@@ -47,13 +41,13 @@ static int add_data(struct vblk_dev *dev, struct chain *c,
 		    !vblk_hva(dev, gpa, req->iov[i].iov_len))
 			return vblk_fail(dev, -EFAULT,
 					 "segment %u is not in guest memory", i);
-		chain_add(c, gpa, req->iov[i].iov_len, w);
+		vblk_chain_add(c, gpa, req->iov[i].iov_len, w);
 	}
 	return 0;
 }
 
 static int build_chain(struct vblk_dev *dev, struct vblk_slot *s,
-		       const struct vblk_req *req, struct chain *c)
+		       const struct vblk_req *req, struct vblk_chain *c)
 {
 	int rc;
 
@@ -62,12 +56,12 @@ static int build_chain(struct vblk_dev *dev, struct vblk_slot *s,
 	s->hdr->sector = htole64(req->sector);
 	*s->status = VBLK_S_NONE;
 	c->n = 0;
-	chain_add(c, vblk_gpa(dev, s->hdr), sizeof(*s->hdr), false);
+	vblk_chain_add(c, vblk_gpa(dev, s->hdr), sizeof(*s->hdr), false);
 	switch (req->type) {
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
 		if (req->iovcnt) {	/* caller-built segment list */
-			rc = add_data(dev, c, req);
+			rc = vblk_chain_add_data(dev, c, req, false);
 			if (rc)
 				return rc;
 			break;
@@ -77,20 +71,21 @@ static int build_chain(struct vblk_dev *dev, struct vblk_slot *s,
 		s->dwz->flags = htole32(req->type == VIRTIO_BLK_T_WRITE_ZEROES &&
 					(req->flags & VBLK_REQ_UNMAP) ?
 					VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0);
-		chain_add(c, vblk_gpa(dev, s->dwz), sizeof(*s->dwz), false);
+		vblk_chain_add(c, vblk_gpa(dev, s->dwz), sizeof(*s->dwz), false);
 		break;
 	default:
-		rc = add_data(dev, c, req);
+		rc = vblk_chain_add_data(dev, c, req,
+					 data_writable(req->type));
 		if (rc)
 			return rc;
 	}
-	chain_add(c, vblk_gpa(dev, s->status), 1, true);
+	vblk_chain_add(c, vblk_gpa(dev, s->status), 1, true);
 	return 0;
 }
 
 /* Copy the chain into the ring (direct) or the slot's table (indirect). */
 static int place_chain(struct vblk_dev *dev, struct vblk_vq *vq,
-		       struct vblk_slot *s, struct chain *c, uint16_t *headp,
+		       struct vblk_slot *s, struct vblk_chain *c, uint16_t *headp,
 		       uint16_t *ndescp)
 {
 	uint16_t ids[VBLK_MAX_SEGS + 2];
@@ -134,7 +129,7 @@ static int place_chain(struct vblk_dev *dev, struct vblk_vq *vq,
 int vblk_submit(struct vblk_dev *dev, unsigned int q, struct vblk_req *req)
 {
 	struct vblk_vq *vq;
-	struct chain c;
+	struct vblk_chain c;
 	uint16_t head, ndesc;
 	int slot, rc;
 
@@ -146,7 +141,10 @@ int vblk_submit(struct vblk_dev *dev, unsigned int q, struct vblk_req *req)
 	slot = vblk_vq_get_slot(vq);
 	if (slot < 0)
 		return slot;
-	rc = build_chain(dev, &vq->slots[slot], req, &c);
+	if (dev->ops->build)
+		rc = dev->ops->build(dev, vq, slot, req, &c);
+	else
+		rc = build_chain(dev, &vq->slots[slot], req, &c);
 	if (!rc)
 		rc = place_chain(dev, vq, &vq->slots[slot], &c, &head, &ndesc);
 	if (rc) {

@@ -5,8 +5,10 @@
  * It owns guest memory (a memfd, shareable with a vhost-user peer), split
  * virtqueues in it, and submits virtio-blk requests to either
  *   - the kernel's /dev/vhost-blk (VBLK_TR_KERNEL), or
- *   - a vhost-user-blk peer such as qemu-storage-daemon (VBLK_TR_USER).
- * The request API is the same for both. All state lives in struct
+ *   - a vhost-user-blk peer such as qemu-storage-daemon (VBLK_TR_USER), or
+ *   - the kernel's /dev/vhost-scsi with a LIO target (VBLK_TR_SCSI): each
+ *     virtio-blk request becomes a SCSI command (scsi.c).
+ * The request API is the same for all three. All state lives in struct
  * vblk_dev; distinct queues may be driven from distinct threads at once,
  * one queue must be driven by one thread at a time.
  */
@@ -22,9 +24,20 @@
 
 /* Transport selection (struct vblk_opts.transport). */
 enum vblk_transport {
-	VBLK_TR_AUTO = 0,	/* a socket path: vhost-user, else kernel */
+	VBLK_TR_AUTO = 0,	/* "scsi:...": vhost-scsi; a socket path:
+				 * vhost-user; else kernel */
 	VBLK_TR_KERNEL,		/* /dev/vhost-blk with a block device or file */
 	VBLK_TR_USER,		/* vhost-user-blk over a unix socket */
+	/*
+	 * /dev/vhost-scsi; the backend is a vhost LIO target,
+	 * "[scsi:]WWPN[:TPGT]" (TPGT default 1, LUN 0), e.g.
+	 * "scsi:naa.5001405000000001:1". Types IN, OUT, FLUSH, GET_ID,
+	 * DISCARD and WRITE_ZEROES (single range) become READ(16),
+	 * WRITE(16), SYNCHRONIZE CACHE(10), INQUIRY (unit serial), UNMAP
+	 * and WRITE SAME(16); others are refused by vblk_submit with
+	 * -EOPNOTSUPP. vblk_errmsg() tells the sense data of a failure.
+	 */
+	VBLK_TR_SCSI,
 };
 
 /* Most data segments one request may carry (library limit). */
@@ -47,7 +60,8 @@ struct vblk_opts {
 	bool no_size_max;		/* do not negotiate SIZE_MAX (as OVMF) */
 	bool no_backend;		/* kernel: program vqs, set no backend */
 	const char *serial;		/* kernel: VHOST_BLK_SET_SERIAL */
-	const char *vhost_dev;		/* kernel: default /dev/vhost-blk */
+	const char *vhost_dev;		/* kernel: default /dev/vhost-blk,
+					 * scsi: /dev/vhost-scsi */
 	size_t data_mem;		/* bytes of guest memory for data, 0: 64 MiB */
 	/* kernel: VHOST_SET_VRING_BUSYLOOP_TIMEOUT of every vq; 0: off */
 	unsigned int busyloop_us;
@@ -129,7 +143,8 @@ void *vblk_hva(const struct vblk_dev *dev, uint64_t gpa, size_t len);
 /*
  * Queue a request on queue q; it is seen by the device after vblk_kick.
  * -EAGAIN: queue full; -EFAULT: data outside guest memory; -EIO: queue
- * broken; -EINVAL: bad arguments.
+ * broken; -EINVAL: bad arguments; -EOPNOTSUPP: the transport cannot
+ * express the request (vhost-scsi).
  */
 int vblk_submit(struct vblk_dev *dev, unsigned int q, struct vblk_req *req);
 int vblk_kick(struct vblk_dev *dev, unsigned int q);

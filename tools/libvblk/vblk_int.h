@@ -63,6 +63,12 @@ struct vblk_vq {
 
 struct vblk_dev;
 
+/* A request's descriptor chain as built, before it goes to the ring. */
+struct vblk_chain {
+	struct vring_desc d[VBLK_MAX_SEGS + 2];
+	unsigned int n;
+};
+
 struct vblk_ops {
 	const char *name;
 	/* reach the device, learn offered features and queue count */
@@ -72,6 +78,16 @@ struct vblk_ops {
 	int (*program)(struct vblk_dev *dev, const char *backend,
 		       const struct vblk_opts *opts);
 	void (*disconnect)(struct vblk_dev *dev);
+	/*
+	 * Transports whose device is not virtio-blk (virtio-scsi): build the
+	 * chain of req in slot `slot` of vq, and turn what the device wrote
+	 * back into a VIRTIO_BLK_S_* status. NULL: the virtio-blk format.
+	 */
+	int (*build)(struct vblk_dev *dev, struct vblk_vq *vq,
+		     unsigned int slot, const struct vblk_req *req,
+		     struct vblk_chain *c);
+	uint8_t (*status)(struct vblk_dev *dev, struct vblk_vq *vq,
+			  unsigned int slot, uint32_t used_len);
 };
 
 struct vblk_dev {
@@ -85,12 +101,16 @@ struct vblk_dev {
 	bool indirect;
 	unsigned int poll_us;		/* vblk_opts.poll_us */
 	uint64_t proto_features;	/* vhost-user */
+	unsigned int vq_base;		/* vhost index of request queue 0 */
+	size_t extra_mem;		/* guest memory the transport needs */
+	void *tr;			/* transport state (vhost-scsi) */
 	pthread_mutex_t err_lock;	/* protects err */
 	char err[256];
 };
 
 extern const struct vblk_ops vblk_kernel_ops;
 extern const struct vblk_ops vblk_user_ops;
+extern const struct vblk_ops vblk_scsi_ops;
 
 __attribute__((format(printf, 3, 4)))
 int vblk_fail(struct vblk_dev *dev, int rc, const char *fmt, ...);
@@ -98,6 +118,18 @@ int vblk_fail(struct vblk_dev *dev, int rc, const char *fmt, ...);
 /* mem.c */
 int vblk_mem_init(struct vblk_mem *mem, size_t size);
 void vblk_mem_fini(struct vblk_mem *mem);
+
+/* req.c */
+void vblk_chain_add(struct vblk_chain *c, uint64_t addr, uint32_t len,
+		    bool writable);
+int vblk_chain_add_data(struct vblk_dev *dev, struct vblk_chain *c,
+			const struct vblk_req *req, bool writable);
+
+/* kern.c: the vhost ioctls vhost-blk and vhost-scsi share */
+int vblk_kern_ioctl(struct vblk_dev *dev, unsigned long req,
+		    const char *name, void *arg);
+int vblk_kern_set_mem_table(struct vblk_dev *dev);
+int vblk_kern_set_vring(struct vblk_dev *dev, struct vblk_vq *vq);
 
 /* vring.c */
 size_t vblk_vq_mem_bytes(unsigned int num);

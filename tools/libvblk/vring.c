@@ -255,6 +255,8 @@ int vblk_vq_pop_used(struct vblk_dev *dev, struct vblk_vq *vq,
 	req->used_len = le32toh(e.len);
 	if (s->raw)
 		req->status = req->raw_status ? *req->raw_status : VBLK_S_NONE;
+	else if (dev->ops->status)
+		req->status = dev->ops->status(dev, vq, slot, req->used_len);
 	else
 		req->status = *(volatile uint8_t *)s->status;
 	free_descs(vq, s->head, s->ndesc);

@@ -7,7 +7,7 @@
 #include "vblk_cmd.h"
 
 enum {
-	OPT_VU = 256, OPT_KERNEL, OPT_VDEV, OPT_QUEUES, OPT_QSIZE, OPT_WORKERS,
+	OPT_VU = 256, OPT_SCSI, OPT_KERNEL, OPT_VDEV, OPT_QUEUES, OPT_QSIZE, OPT_WORKERS,
 	OPT_SERIAL, OPT_RO, OPT_NOIND, OPT_NOEVT, OPT_TIMEOUT, OPT_UNMAP,
 	OPT_DEPTH, OPT_BS, OPT_SIZE, OPT_OFFSET, OPT_SEED, OPT_PASSES,
 	OPT_WONLY, OPT_CONLY, OPT_QUIET,
@@ -15,6 +15,7 @@ enum {
 
 static const struct option longopts[] = {
 	{ "vhost-user", required_argument, NULL, OPT_VU },
+	{ "vhost-scsi", required_argument, NULL, OPT_SCSI },
 	{ "kernel", no_argument, NULL, OPT_KERNEL },
 	{ "vhost-dev", required_argument, NULL, OPT_VDEV },
 	{ "queues", required_argument, NULL, OPT_QUEUES },
@@ -109,6 +110,10 @@ static int set_opt(struct cli *c, int opt, const char *arg)
 	case OPT_VU:
 		c->backend = arg;
 		c->opts.transport = VBLK_TR_USER;
+		return 0;
+	case OPT_SCSI:
+		c->backend = arg;
+		c->opts.transport = VBLK_TR_SCSI;
 		return 0;
 	case OPT_KERNEL:
 		c->opts.transport = VBLK_TR_KERNEL;
