@@ -166,9 +166,6 @@ int vud_recv(struct vud_conn *c, struct vud_msg *m)
 	m->request = w.request;
 	m->flags = w.flags;
 	m->size = w.size;
-	m->request = w.request;
-	m->flags = w.flags;
-	m->size = w.size;
 	if ((m->flags & VU_VERSION_MASK) != VU_VERSION ||
 	    (m->flags & VU_FLAG_REPLY)) {
 		vud_log("%s: bad flags 0x%x", vu_req_name(m->request),
