@@ -409,7 +409,10 @@ int dm_list_qcow2(void (*fn)(const char *name, char *line, void *arg),
 
 	if (!dmt)
 		return -1;
-	if (run(dmt, false) || !(names = dm_task_get_names(dmt)))
+	if (run(dmt, false))
+		goto out;
+	names = dm_task_get_names(dmt);
+	if (!names)
 		goto out;
 	buf = malloc(DM_TABLE_BUF);
 	if (!buf) {
