@@ -100,6 +100,27 @@ attach_cycle() {
 	return $rc
 }
 
+# qcow2-dm talks to device-mapper through libdevmapper: a dmsetup that
+# fails and leaves a mark, first on PATH and as $DMSETUP, changes nothing.
+no_dmsetup() {
+	local name=dq$$-nodm bin=$WORK/fakebin mark=$WORK/dmsetup-ran rc=0
+	mkdir -p "$bin"
+	printf '#!/bin/sh\ntouch %s\nexit 1\n' "$mark" > "$bin/dmsetup"
+	chmod +x "$bin/dmsetup"
+	(
+		export PATH=$bin:$PATH DMSETUP=$bin/dmsetup
+		qcow2-dm attach "$img" "$name" >/dev/null || exit 1
+		qcow2-dm list | grep -q "^$name " || { echo "not listed"; exit 1; }
+		qcow2-dm info "$name" | grep -qx "mode: rw" || { echo "info"; exit 1; }
+		qcow2-dm info --json "$name" >/dev/null || exit 1
+		qcow2-dm detach "$name"
+	) || rc=1
+	[ ! -e /dev/mapper/$name ] || { echo "node left"; rc=1; }
+	dmsetup info "$name" >/dev/null 2>&1 && { echo "device left"; dmsetup remove "$name"; rc=1; }
+	[ ! -e "$mark" ] || { echo "qcow2-dm ran dmsetup"; rc=1; }
+	return $rc
+}
+
 lock_while_attached() {
 	local name=dq$$-lock rc=0
 	qcow2-dm attach "$img" "$name" >/dev/null || return 1
@@ -367,12 +388,13 @@ EOT
 }
 
 ktap_header
-ktap_plan 14
+ktap_plan 15
 ktap_run "--help on every command" help
 ktap_run "bad input refused with clear messages" bad_input
 ktap_run "dirty image refused with the repair command" dirty
 ktap_run "backing chain loops, depth, missing files" chains
 ktap_run "attach, list, info, detach" attach_cycle
+ktap_run "device-mapper without dmsetup" no_dmsetup
 ktap_run "QEMU cannot write an attached image" lock_while_attached
 ktap_run "read-only attach" lock_ro
 ktap_run "attach refused while qemu-io writes" refused_when_qemu_writes

@@ -187,7 +187,7 @@ int cmd_attach(int argc, char **argv)
 	printf("/dev/mapper/%s\n", o.name);
 	return 0;
 remove_dev:
-	live_remove_device(o.name);
+	dm_remove(o.name, false);
 close_chain:
 	chain_close(&c);
 	return 1;

@@ -86,10 +86,10 @@ static int change(const char *name, const char *op, const char *bitmap,
 	argv[n++] = lt.image;
 	argv[n++] = (char *)bitmap;
 	argv[n] = NULL;
-	was_suspended = live_suspended(name);
+	was_suspended = dm_suspended(name);
 	if (was_suspended < 0)
 		return 1;
-	if (!was_suspended && live_dm("suspend", name, NULL))
+	if (!was_suspended && dm_suspend(name))
 		return err("bitmap %s: %s: suspend failed", op, name), 1;
 	holder_stop(name);
 	r = live_run(argv);
@@ -104,7 +104,7 @@ static int change(const char *name, const char *op, const char *bitmap,
 			   "it and attach the image again", op, name,
 			   lt.image), 1;
 	}
-	if (!was_suspended && live_dm("resume", name, NULL))
+	if (!was_suspended && dm_resume(name))
 		return err("bitmap %s: %s: resume failed: run 'dmsetup resume "
 			   "%s'", op, name, name), 1;
 	return r ? 1 : 0;

@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /* qcow2-dm detach NAME */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "commands.h"
 #include "dm.h"
 #include "holder.h"
 #include "util.h"
 
+/* libdevmapper's retries of a busy remove: 25, 200 ms apart */
 #define REMOVE_TRIES	25
 #define REMOVE_WAIT_MS	200
 
@@ -27,30 +26,10 @@ static void usage(FILE *f)
 		REMOVE_TRIES * REMOVE_WAIT_MS / 1000);
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-/* dmsetup remove, retried while the device is busy. */
+/* Remove it (the library retries while busy), or say why not. */
 static int remove_device(const char *name)
 {
-	char *rm[] = { "dmsetup", "remove", (char *)name, NULL };
-	int i, r;
-
-	for (i = 0; i < REMOVE_TRIES; i++) {
-		r = dm_run(rm, NULL, 0, 1);
-		if (r < 0)
-			return -1;
-		if (r == 0 || dm_exists(name) == 0)
-			return 0;
-		sleep_ms(REMOVE_WAIT_MS);
-	}
-	/* once more, letting dmsetup say why */
-	if (dm_run(rm, NULL, 0, 0) == 0)
+	if (!dm_remove(name, false) || dm_exists(name) == 0)
 		return 0;
 	fail_reason(EXIT_BUSY);
 	return err("detach: %s is busy (mounted or held open?): not detached, "

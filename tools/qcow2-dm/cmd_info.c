@@ -124,7 +124,6 @@ static int info_as_json(const char *name)
 int cmd_info(int argc, char **argv)
 {
 	static char table[LINE_MAX_LEN], status[LINE_MAX_LEN];
-	char *st_argv[] = { "dmsetup", "status", NULL, NULL };
 	pid_t pid;
 
 	if (wants_help(argc, argv)) {
@@ -141,9 +140,8 @@ int cmd_info(int argc, char **argv)
 		return err("info: invalid device name '%s'", argv[1]), 2;
 	if (dm_qcow2_table(argv[1], table, sizeof(table)))
 		return 1;
-	st_argv[2] = argv[1];
-	if (dm_run(st_argv, status, sizeof(status), 0) != 0)
-		return err("info: %s: dmsetup status failed", argv[1]), 1;
+	if (dm_status(argv[1], status, sizeof(status), false))
+		return err("info: %s: cannot read its status", argv[1]), 1;
 	if (print_table(argv[1], table))
 		return 1;
 	pid = holder_pid(argv[1]);

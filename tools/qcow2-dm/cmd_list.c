@@ -11,8 +11,6 @@
 #include "json.h"
 #include "util.h"
 
-#define LIST_MAX	(1 << 20)
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -28,22 +26,18 @@ static void usage(FILE *f)
 		"  -h, --help   this text\n");
 }
 
-/* "NAME: 0 <len> qcow2 <image> [opts]" -> one output line. */
-static void print_line(char *line)
+/* NAME and "0 <len> qcow2 <image> [opts]" -> one output line. */
+static void print_line(const char *name, char *line, void *arg)
 {
-	char name[128], image[4096];
+	char image[4096];
 	unsigned long long start, len;
-	char *colon = strstr(line, ": ");
 	const char *mode;
 	pid_t pid;
 
-	if (!colon)
+	(void)arg;
+	if (sscanf(line, "%llu %llu qcow2 %4095s", &start, &len, image) != 3)
 		return;
-	*colon = '\0';
-	snprintf(name, sizeof(name), "%s", line);
-	if (sscanf(colon + 2, "%llu %llu qcow2 %4095s", &start, &len, image) != 3)
-		return;
-	mode = strstr(colon + 2, " ro") ? "ro" : "rw";
+	mode = strstr(line, " ro") ? "ro" : "rw";
 	pid = holder_pid(name);
 	if (pid > 0)
 		printf("%s /dev/mapper/%s %s %s %d\n", name, name, image, mode,
@@ -52,22 +46,15 @@ static void print_line(char *line)
 		printf("%s /dev/mapper/%s %s %s -\n", name, name, image, mode);
 }
 
-/* "NAME: 0 <len> qcow2 ..." -> the object of NAME, if it is still there. */
-static void json_line(struct json *j, char *line)
+/* NAME -> its object, if it is still there. */
+static void json_line(const char *name, char *line, void *arg)
 {
-	char *colon = strstr(line, ": ");
-
-	if (!colon)
-		return;
-	*colon = '\0';
-	info_json(j, line, true);
+	(void)line;
+	info_json(arg, name, true);
 }
 
 int cmd_list(int argc, char **argv)
 {
-	static char out[LIST_MAX];
-	char *argv_dm[] = { "dmsetup", "table", "--target", "qcow2", NULL };
-	char *line, *save = NULL;
 	bool as_json = argc == 2 && !strcmp(argv[1], "--json");
 	struct json j;
 	int r;
@@ -79,24 +66,16 @@ int cmd_list(int argc, char **argv)
 	if (argc != 1 && !as_json)
 		return err("list: takes no arguments but --json (try --help)"),
 		       EXIT_USAGE;
-	r = dm_run(argv_dm, out, sizeof(out), 0);
-	if (r != 0)
-		return err("list: dmsetup table failed"), EXIT_FAILED;
 	json_init(&j, stdout);
 	if (as_json)
 		json_array_begin(&j, NULL);
-	for (line = strtok_r(out, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		if (!strcmp(line, "No devices found"))
-			continue;
-		if (as_json)
-			json_line(&j, line);
-		else
-			print_line(line);
-	}
+	r = dm_list_qcow2(as_json ? json_line : print_line, &j);
 	if (as_json) {
 		json_array_end(&j);
 		json_end(&j);
 	}
+	if (r)
+		return err("list: cannot list the device-mapper devices"),
+		       EXIT_FAILED;
 	return 0;
 }

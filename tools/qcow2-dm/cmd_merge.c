@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "dm.h"
 #include "holder.h"
 #include "live.h"
 #include "qcow2.h"
@@ -181,7 +182,7 @@ static int phase2(const char *name, const char *tmp,
 
 	/* a stop now waits for the end of the pause (the commit is short) */
 	live_stops_block(&old);
-	if (live_dm("suspend", name, NULL)) {
+	if (dm_suspend(name)) {
 		r = err("merge: %s: suspend failed", name);
 		goto unblock;
 	}
@@ -195,7 +196,7 @@ static int phase2(const char *name, const char *tmp,
 		mstep(st, ST_M_COMMITTED);
 		goto rollback;
 	}
-	if (live_dm("resume", name, NULL))
+	if (dm_resume(name))
 		r = err("merge: %s: resume failed: run 'dmsetup resume %s'",
 			name, name);
 	goto unblock;

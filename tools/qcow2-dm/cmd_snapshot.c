@@ -49,23 +49,25 @@ static void usage(FILE *f)
 		"by another process).\n");
 }
 
-/* dmsetup message NAME 0 snapshot ARGS...; the kernel's reason on failure. */
+/* Message "snapshot OP [TAG]" to NAME; the kernel's reason on failure. */
 static int message(const char *name, const char *op, const char *tag,
 		   char *out, size_t len)
 {
-	char *argv[] = { "dmsetup", "message", (char *)name, "0", "snapshot",
-			 (char *)op, (char *)tag, NULL };
-	int kfd = kmsg_open(), r;
+	char msg[4096];
+	int kfd;
 
-	r = dm_run(argv, out, len, 1);
-	if (r == 0) {
+	if (snprintf(msg, sizeof(msg), "snapshot %s%s%s", op, tag ? " " : "",
+		     tag ? tag : "") >= (int)sizeof(msg))
+		return err("snapshot %s: tag too long", op);
+	kfd = kmsg_open();
+	if (!dm_message(name, msg, out, len, true)) {
 		if (kfd >= 0)
 			close(kfd);
 		return 0;
 	}
 	err("snapshot %s: %s: the target refused or failed", op, name);
 	if (!kmsg_report(kfd, name))
-		err("snapshot %s: no reason logged (dmsetup status %d)", op, r);
+		err("snapshot %s: no reason logged", op);
 	return -1;
 }
 
@@ -119,7 +121,7 @@ static int revert(const char *image, const char *tag)
 	int susp;
 
 	if (valid_dm_name(image) && dm_exists(image) == 1) {
-		susp = live_suspended(image);
+		susp = dm_suspended(image);
 		if (susp < 0)
 			return 1;
 		if (!susp)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "chain.h"
+#include "dm.h"
 #include "incremental.h"
 #include "live.h"
 #include "table.h"
@@ -146,7 +147,7 @@ static int open_device(const char *dev, const char *image, bool ro,
 	*fd = open(node, (ro ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC);
 	if (*fd < 0) {
 		err_errno("%s", node);
-		live_remove_device(dev);
+		dm_remove(dev, false);
 		chain_close(c);
 		return -1;
 	}
@@ -156,7 +157,7 @@ static int open_device(const char *dev, const char *image, bool ro,
 static void close_device(const char *dev, struct chain *c, int fd)
 {
 	close(fd);
-	live_remove_device(dev);
+	dm_remove(dev, false);
 	chain_close(c);
 }
 

@@ -123,22 +123,19 @@ static void bitmaps_json(struct json *j, const char *name)
 int info_json(struct json *j, const char *name, bool quiet)
 {
 	static char table[LINE_MAX_LEN], status[LINE_MAX_LEN];
-	char *st_argv[] = { "dmsetup", "status", (char *)name, NULL };
 	char dev[160];
 	pid_t pid;
 
 	if (quiet) {
 		/* only to read the table: no message for a vanished device */
-		char *t_argv[] = { "dmsetup", "table", (char *)name, NULL };
-
-		if (dm_run(t_argv, table, sizeof(table), 1) != 0 ||
+		if (dm_table(name, table, sizeof(table), true) ||
 		    !strstr(table, " qcow2 "))
 			return -1;
 	} else if (dm_qcow2_table(name, table, sizeof(table))) {
 		return -1;
 	}
-	if (dm_run(st_argv, status, sizeof(status), quiet) != 0)
-		return quiet ? -1 : err("info: %s: dmsetup status failed", name);
+	if (dm_status(name, status, sizeof(status), quiet))
+		return quiet ? -1 : err("info: %s: cannot read its status", name);
 	json_object_begin(j, NULL);
 	json_string(j, "name", name);
 	snprintf(dev, sizeof(dev), "/dev/mapper/%s", name);

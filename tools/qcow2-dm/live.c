@@ -186,14 +186,6 @@ int live_create_overlay(const char *newp, const struct live_table *lt)
 	return 0;
 }
 
-int live_dm(const char *verb, const char *name, const char *table)
-{
-	char *argv[] = { "dmsetup", (char *)verb, (char *)name,
-			 table ? "--table" : NULL, (char *)table, NULL };
-
-	return dm_run(argv, NULL, 0, 0) == 0 ? 0 : -1;
-}
-
 /* The lock holder again for @image's chain (rollback and the new chain). */
 int live_hold(const char *name, const char *image)
 {
@@ -228,13 +220,13 @@ int live_load(const char *name, const char *image, const char *backing,
 	}
 	if (table_build(&c, false, cache_mb, table, sizeof(table)))
 		goto close_chain;
-	if (live_dm("reload", name, table)) {
+	if (dm_reload(name, table)) {
 		err("%s: the kernel refused the new table", name);
 		goto close_chain;
 	}
 	r = holder_start(name, &c);
 	if (r)
-		live_dm("clear", name, NULL);
+		dm_clear(name);
 close_chain:
 	chain_close(&c);
 	return r;
@@ -245,7 +237,7 @@ int live_rollback(const char *name, const struct live_table *lt)
 {
 	if (live_hold(name, lt->image))
 		err("%s: could not lock %s again", name, lt->image);
-	if (live_dm("resume", name, NULL))
+	if (dm_resume(name))
 		return err("%s: resume failed: run 'dmsetup resume %s'", name,
 			   name);
 	return 0;
@@ -259,7 +251,7 @@ int live_switch(const char *name, const char *newp,
 	int r = 0;
 
 	live_stops_block(&old);
-	if (live_dm("suspend", name, NULL)) {
+	if (dm_suspend(name)) {
 		r = err("%s: suspend failed", name);
 		goto unblock;
 	}
@@ -269,7 +261,7 @@ int live_switch(const char *name, const char *newp,
 		r = -1;
 		goto unblock;
 	}
-	if (live_dm("resume", name, NULL))
+	if (dm_resume(name))
 		r = err("%s: resume failed after the reload: the device is suspended with %s loaded; run 'dmsetup resume %s'",
 			name, newp, name);
 unblock:
@@ -288,27 +280,9 @@ void live_fence(const char *name, uint64_t sectors)
 
 	snprintf(table, sizeof(table), "0 %llu error",
 		 (unsigned long long)sectors);
-	if (live_dm("reload", name, table))
+	if (dm_reload(name, table))
 		err("%s: DO NOT RESUME it: its table no longer matches the "
 		    "image; run 'dmsetup remove %s'", name, name);
-}
-
-int live_suspended(const char *name)
-{
-	char *argv[] = { "dmsetup", "info", "-c", "--noheadings", "-o",
-			 "suspended", (char *)name, NULL };
-	char out[64];
-
-	if (dm_run(argv, out, sizeof(out), 0))
-		return err("%s: dmsetup info failed", name);
-	return !strncmp(out, "Suspended", 9);
-}
-
-void live_remove_device(const char *name)
-{
-	char *rm[] = { "dmsetup", "remove", (char *)name, NULL };
-
-	dm_run(rm, NULL, 0, 0);
 }
 
 /*
@@ -325,31 +299,26 @@ static void dm_uuid(char *uuid, size_t len, const char *name)
 int live_create_device(const char *name, const char *table, bool ro)
 {
 	char uuid[129];
-	char *create[] = { "dmsetup", "create", (char *)name, "--uuid", uuid,
-			   "--table", (char *)table,
-			   ro ? "--readonly" : NULL, NULL };
-	char *mknodes[] = { "dmsetup", "mknodes", (char *)name, NULL };
 	char node[256];
 	struct stat st;
 	int kfd = kmsg_open();
 
 	dm_uuid(uuid, sizeof(uuid), name);
-	if (dm_run(create, NULL, 0, 0) != 0) {
+	if (dm_create(name, uuid, table, ro)) {
 		err("%s: the kernel refused the table", name);
 		if (!kmsg_report(kfd, name))
 			err("%s: no reason logged: is the dm-qcow2 module loaded "
 			    "(dmsetup targets)?", name);
 		if (dm_exists(name) == 1)
-			live_remove_device(name);
+			dm_remove(name, false);
 		return -1;
 	}
 	if (kfd >= 0)
 		close(kfd);
-	dm_run(mknodes, NULL, 0, 1);
 	snprintf(node, sizeof(node), "/dev/mapper/%s", name);
 	if (stat(node, &st) || !S_ISBLK(st.st_mode)) {
 		err("%s: device created but %s is missing", name, node);
-		live_remove_device(name);
+		dm_remove(name, false);
 		return -1;
 	}
 	return 0;

@@ -55,9 +55,6 @@ void live_stops_unblock(const sigset_t *old);
 /* qemu-img create NEW as an overlay of @lt's image (which is not opened). */
 int live_create_overlay(const char *newp, const struct live_table *lt);
 
-/* dmsetup VERB NAME [--table TABLE]. */
-int live_dm(const char *verb, const char *name, const char *table);
-
 /* Start the lock holder of @name on @image's chain. */
 int live_hold(const char *name, const char *image);
 
@@ -65,14 +62,11 @@ int live_load(const char *name, const char *image, const char *backing,
 	      uint64_t cache_mb);
 int live_rollback(const char *name, const struct live_table *lt);
 
-/* dmsetup create @name (and its node) with @table; the kernel's reason. */
+/*
+ * Create @name with @table and the DM UUID QCOW2-@name, and its node; the
+ * kernel's reason when it refuses the table.
+ */
 int live_create_device(const char *name, const char *table, bool ro);
-
-/* dmsetup remove @name. */
-void live_remove_device(const char *name);
-
-/* 1 when device @name is suspended, 0 when active, -1 on error. */
-int live_suspended(const char *name);
 
 /* Load an "error" table into suspended @name: its image changed under it. */
 void live_fence(const char *name, uint64_t sectors);

@@ -268,11 +268,9 @@ static void remove_helpers(const struct op_state *st)
 	int i;
 
 	for (i = 0; i < 2; i++) {
-		char *force[] = { "dmsetup", "remove", "--force", dev, NULL };
-
 		snprintf(dev, sizeof(dev), fmt[i], st->name, (int)st->pid);
 		if (dm_exists(dev) == 1)
-			dm_run(force, NULL, 0, 0);
+			dm_remove(dev, true);
 	}
 }
 
@@ -303,8 +301,8 @@ static int fix_device(const struct op_state *st, const struct plan *p)
 	if (live_get(st->name, &lt))
 		return -1;
 	live_stops_block(&old);
-	s = live_suspended(st->name);
-	if (s < 0 || (!s && live_dm("suspend", st->name, NULL))) {
+	s = dm_suspended(st->name);
+	if (s < 0 || (!s && dm_suspend(st->name))) {
 		err("recover: %s: suspend failed", st->name);
 		goto unblock;
 	}
@@ -315,7 +313,7 @@ static int fix_device(const struct op_state *st, const struct plan *p)
 		err("recover: %s: could not load %s", st->name, p->top);
 		goto fence;
 	}
-	if (live_dm("resume", st->name, NULL)) {
+	if (dm_resume(st->name)) {
 		err("recover: %s: resume failed: run 'dmsetup resume %s'",
 		    st->name, st->name);
 		goto unblock;
