@@ -38,6 +38,8 @@
 #include "util.h"
 
 static volatile sig_atomic_t stop_signal;
+/* set while the copy runs: a stop signal is passed on to it */
+static volatile sig_atomic_t copying;
 
 static void usage(FILE *f)
 {
@@ -69,9 +71,17 @@ static void usage(FILE *f)
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+	if (copying)
+		live_kill_child(sig);
 }
 
-/* Stop signals end the copy (qemu-img gets them too), not this process. */
+/*
+ * Stop signals end the copy, not this process. The copy's qemu-img is
+ * told, also when the signal was sent to this process alone (kill PID,
+ * a service manager): not only a terminal's Ctrl-C, which reaches the
+ * whole process group. The merge back that follows is never told:
+ * stopping it would leave the device on the temporary overlay.
+ */
 static void catch_stops(void)
 {
 	struct sigaction sa;
@@ -89,8 +99,11 @@ static int copy_out(const char *image, const char *out, const char *fmt)
 	char *argv[] = { "qemu-img", "convert", "-O", (char *)fmt,
 			 (char *)image, (char *)out,
 			 isatty(STDERR_FILENO) ? "-p" : NULL, NULL };
-	int r = live_run(argv);
+	int r;
 
+	copying = 1;
+	r = stop_signal ? 1 : live_run(argv);
+	copying = 0;
 	if (stop_signal)
 		return err("backup: stopped by signal %d", (int)stop_signal);
 	if (r)

@@ -83,18 +83,22 @@ int live_get(const char *name, struct live_table *lt)
 	return live_parse(name, table, lt);
 }
 
-/* Run argv[0] from PATH, wait for it; its exit status, -1 if it did not run. */
 /* the child live_run() waits for, to pass a stop signal on to */
 static volatile pid_t live_child;
 volatile sig_atomic_t live_stop;
 
-static void on_stop(int sig)
+void live_kill_child(int sig)
 {
 	pid_t child = live_child;
 
-	live_stop = sig;
 	if (child > 0)
 		kill(child, sig);
+}
+
+static void on_stop(int sig)
+{
+	live_stop = sig;
+	live_kill_child(sig);
 }
 
 void live_catch_stops(void)
@@ -125,6 +129,7 @@ void live_stops_unblock(const sigset_t *old)
 	sigprocmask(SIG_SETMASK, old, NULL);
 }
 
+/* Run argv[0] from PATH, wait for it; its exit status, -1 if it did not run. */
 int live_run(char *const argv[])
 {
 	pid_t pid;

@@ -43,6 +43,8 @@ int live_get(const char *name, struct live_table *lt);
 int live_run(char *const argv[]);
 extern volatile sig_atomic_t live_stop;
 void live_catch_stops(void);
+/* Pass @sig on to the child live_run() waits for, if any (signal-safe). */
+void live_kill_child(int sig);
 
 /*
  * Hold SIGINT, SIGTERM and SIGHUP while a device is suspended: dying there
