@@ -15,7 +15,7 @@ if ! err=$("$LIO" modules 2>&1); then
 	[ $? -eq 4 ] && ktap_skip_all "vhost_scsi or LIO missing: $err"
 	ktap_print "LIO setup: $err"
 fi
-ktap_plan 11
+ktap_plan 12
 setup_brd || ktap_print "setup failed"
 
 data=$WORK/data.bin
@@ -107,6 +107,8 @@ check "info reports capacity by READ CAPACITY(16)" info_size
 check "write then read back 1 MiB" rw_back
 check "the data is on the backend (O_DIRECT)" on_backend
 check "flush (SYNCHRONIZE CACHE) is OK" v flush
+serial() { [ "$(v id)" = "$NAME" ] || { echo "id: '$(v id)'"; return 1; }; }
+check "GET_ID is the unit serial LIO was given (INQUIRY page 0x80)" serial
 check "discard (UNMAP) reads back zeros" discard_back
 check "write-zeroes (WRITE SAME) zeroes the range" wz_range
 check "the last block reads" edge
