@@ -51,19 +51,41 @@ static void dm_log(int level, const char *file, int line, int dm_errno,
 	fprintf(stderr, PROG ": %s\n", msg);
 }
 
+/* device-mapper's rules, which complete a udev cookie, are installed */
+static bool dm_notify_rule(void)
+{
+	static const char *const dirs[] = {
+		"/etc/udev/rules.d", "/lib/udev/rules.d", "/usr/lib/udev/rules.d",
+	};
+	char path[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/95-dm-notify.rules", dirs[i]);
+		if (!access(path, F_OK))
+			return true;
+	}
+	return false;
+}
+
 /*
  * Once per process. With udev running, its rules make /dev/mapper/NAME
  * (and the by-id links that carry the QCOW2- UUID) and we wait on a
  * cookie for them, as dmsetup does. Without it (an initramfs, the test
- * VM) nobody else would make the nodes: the library makes them itself,
- * and the udev rules are told to keep off should a udev start meanwhile.
+ * VM, a udev without the dm rules) nobody else would make the nodes: the
+ * library makes them itself, and the udev rules are told to keep off
+ * should a udev start meanwhile.
  */
 static void dm_setup(void)
 {
 	if (dm_udev >= 0)
 		return;
 	dm_log_with_errno_init(dm_log);
-	dm_udev = !access("/run/udev/control", F_OK) &&
+	/*
+	 * A udev without device-mapper's rules (they come with dmsetup)
+	 * would never complete our cookie: the wait would last forever.
+	 */
+	dm_udev = !access("/run/udev/control", F_OK) && dm_notify_rule() &&
 		  dm_udev_get_sync_support();
 	if (!dm_udev)
 		dm_udev_set_sync_support(0);
