@@ -13,17 +13,19 @@
 
 #include "scsi.h"
 
-static int fails;
+static int fails, tests;
 
+/* One KTAP result, numbered, as the selftest harness counts them. */
 static void expect(const char *name, uint8_t got, uint8_t want,
 		   struct vblk_dev *dev)
 {
+	tests++;
 	if (got == want) {
-		printf("ok - %s\n", name);
+		printf("ok %d %s\n", tests, name);
 		return;
 	}
-	printf("not ok - %s: status %u, want %u (%s)\n", name, got, want,
-	       dev->err);
+	printf("# %s: status %u, want %u (%s)\n", name, got, want, dev->err);
+	printf("not ok %d %s\n", tests, name);
 	fails++;
 }
 
