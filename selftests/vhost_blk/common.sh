@@ -129,3 +129,19 @@ fio_vblk() {
 	grep -vE '^ *(lat|clat|slat|bw|iops|cpu|IO depths|submit|complete|issued|latency|[0-9. ]+th|\|)' "$log" | tail -25
 	return 1
 }
+
+# check NAME CMD... : ok when CMD succeeds, fail with its stderr otherwise
+check() {
+	local name=$1 err
+	shift
+	if err=$("$@" 2>&1); then ktap_ok "$name"; else ktap_fail "$name" "$err"; fi
+}
+
+# want_exit NAME STATUS CMD...: ok when CMD exits with STATUS
+want_exit() {
+	local name=$1 want=$2 rc err
+	shift 2
+	err=$("$@" 2>&1 >/dev/null); rc=$?
+	if [ $rc -eq "$want" ]; then ktap_ok "$name"; else
+		ktap_fail "$name" "exit $rc, expected $want: $err"; fi
+}

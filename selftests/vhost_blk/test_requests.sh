@@ -17,22 +17,6 @@ data=$WORK/data.bin
 out=$WORK/out.bin
 head -c $((1 << 20)) /dev/urandom >"$data"
 
-# check NAME CMD... : ok when CMD succeeds, fail with its stderr otherwise
-check() {
-	local name=$1 err
-	shift
-	if err=$("$@" 2>&1); then ktap_ok "$name"; else ktap_fail "$name" "$err"; fi
-}
-
-# want_exit NAME STATUS CMD...: ok when CMD exits with STATUS
-want_exit() {
-	local name=$1 want=$2 rc err
-	shift 2
-	err=$("$@" 2>&1 >/dev/null); rc=$?
-	if [ $rc -eq "$want" ]; then ktap_ok "$name"; else
-		ktap_fail "$name" "exit $rc, expected $want: $err"; fi
-}
-
 # the range op answers what the device advertised: OK if it has a limit
 range_status() {
 	local b=$1 what=$2 lim

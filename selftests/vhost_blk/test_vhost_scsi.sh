@@ -23,20 +23,6 @@ out=$WORK/out.bin
 head -c $((1 << 20)) /dev/urandom >"$data"
 zeros() { head -c "$1" /dev/zero; }
 
-check() {
-	local name=$1 err
-	shift
-	if err=$("$@" 2>&1); then ktap_ok "$name"; else ktap_fail "$name" "$err"; fi
-}
-
-want_exit() {
-	local name=$1 want=$2 rc err
-	shift 2
-	err=$("$@" 2>&1 >/dev/null); rc=$?
-	if [ $rc -eq "$want" ]; then ktap_ok "$name"; else
-		ktap_fail "$name" "exit $rc, expected $want: $err"; fi
-}
-
 # vblk CMD ARGS...: vblk on the target (the --vhost-scsi option form)
 v() {
 	local cmd=$1

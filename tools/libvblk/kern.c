@@ -49,6 +49,27 @@ static int kern_connect(struct vblk_dev *dev, const char *backend,
 	return 0;
 }
 
+/*
+ * VHOST_SET_FEATURES with @f (what the device offers that we want), and
+ * the ring options it decides; VERSION_1 is required (vhost-blk and
+ * vhost-scsi alike speak modern virtio only).
+ */
+int vblk_kern_set_features(struct vblk_dev *dev, uint64_t f)
+{
+	int rc;
+
+	if (!(f & BIT(VIRTIO_F_VERSION_1)))
+		return vblk_fail(dev, -ENOTSUP,
+				 "device does not offer VERSION_1");
+	rc = KIOCTL(dev, VHOST_SET_FEATURES, &f);
+	if (rc)
+		return rc;
+	dev->info.features = f;
+	dev->event_idx = !!(f & BIT(VIRTIO_RING_F_EVENT_IDX));
+	dev->indirect = !!(f & BIT(VIRTIO_RING_F_INDIRECT_DESC));
+	return 0;
+}
+
 int vblk_kern_set_mem_table(struct vblk_dev *dev)
 {
 	struct vhost_memory *m;
@@ -187,20 +208,13 @@ static int set_extras(struct vblk_dev *dev, const struct vblk_opts *o)
 static int kern_program(struct vblk_dev *dev, const char *backend,
 			const struct vblk_opts *o)
 {
-	uint64_t f = dev->info.offered & vblk_wanted_features(o);
 	unsigned int i;
 	int rc;
 
-	if (!(f & BIT(VIRTIO_F_VERSION_1)))
-		return vblk_fail(dev, -ENOTSUP,
-				 "device does not offer VERSION_1");
-	rc = KIOCTL(dev, VHOST_SET_FEATURES, &f);
-	if (rc)
-		return rc;
-	dev->info.features = f;
-	dev->event_idx = !!(f & BIT(VIRTIO_RING_F_EVENT_IDX));
-	dev->indirect = !!(f & BIT(VIRTIO_RING_F_INDIRECT_DESC));
-	rc = vblk_kern_set_mem_table(dev);
+	rc = vblk_kern_set_features(dev,
+				    dev->info.offered & vblk_wanted_features(o));
+	if (!rc)
+		rc = vblk_kern_set_mem_table(dev);
 	for (i = 0; !rc && i < dev->nvqs; i++)
 		rc = vblk_kern_set_vring(dev, &dev->vqs[i]);
 	if (!rc)

@@ -321,21 +321,14 @@ static int scsi_program(struct vblk_dev *dev, const char *backend,
 			const struct vblk_opts *o)
 {
 	struct scsi_state *s = dev->tr;
-	uint64_t f = dev->info.offered & wanted_features(o);
 	unsigned int i;
 	int rc;
 
 	(void)backend;
-	if (!(f & BIT(VIRTIO_F_VERSION_1)))
-		return vblk_fail(dev, -ENOTSUP,
-				 "device does not offer VERSION_1");
-	rc = KIOCTL(dev, VHOST_SET_FEATURES, &f);
-	if (rc)
-		return rc;
-	dev->info.features = f;
-	dev->event_idx = !!(f & BIT(VIRTIO_RING_F_EVENT_IDX));
-	dev->indirect = !!(f & BIT(VIRTIO_RING_F_INDIRECT_DESC));
-	rc = vblk_kern_set_mem_table(dev);
+	rc = vblk_kern_set_features(dev,
+				    dev->info.offered & wanted_features(o));
+	if (!rc)
+		rc = vblk_kern_set_mem_table(dev);
 	if (!rc)
 		rc = setup_aux(dev, s);
 	for (i = 0; !rc && i < dev->nvqs; i++)

@@ -128,6 +128,7 @@ int vblk_chain_add_data(struct vblk_dev *dev, struct vblk_chain *c,
 /* kern.c: the vhost ioctls vhost-blk and vhost-scsi share */
 int vblk_kern_ioctl(struct vblk_dev *dev, unsigned long req,
 		    const char *name, void *arg);
+int vblk_kern_set_features(struct vblk_dev *dev, uint64_t f);
 int vblk_kern_set_mem_table(struct vblk_dev *dev);
 int vblk_kern_set_vring(struct vblk_dev *dev, struct vblk_vq *vq);
 
