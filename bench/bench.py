@@ -542,31 +542,40 @@ class VhostRaw(Config):
                 "vblk_queues": point.jobs, "vblk_workers": point.jobs}
 
 
-class VhostDmq(VhostRaw):
+class OnDmq:
+    """A configuration stacked on dm-qcow2 over the allocated image: its
+    setup attaches the image first (dmq_up), its teardown detaches it
+    last (dmq_down). dmq_class says how (DmQcow2Wq: no_inline_io)."""
+    dmq_class = DmQcow2
+
+    def dmq_up(self):
+        self.dmq = self.dmq_class(self.stage)
+        self.dmq.setup()
+        return self.dmq.dev
+
+    def dmq_down(self):
+        if getattr(self, "dmq", None):
+            self.dmq.teardown()
+            self.dmq = None
+
+
+class VhostDmq(OnDmq, VhostRaw):
     name = "vhost-dmq"
     desc = ("fio-vblk driver -> /dev/vhost-blk -> dm-qcow2 over the "
             "allocated image")
     needs = ("vhost", "dmq", "alloc_img")
 
     def setup(self):
-        self.dmq = DmQcow2(self.stage)
-        self.dmq.setup()
-        self.backend = self.dmq.dev
+        self.backend = self.dmq_up()
 
     def teardown(self):
-        if getattr(self, "dmq", None):
-            self.dmq.teardown()
-            self.dmq = None
+        self.dmq_down()
 
 
 class VhostDmqWq(VhostDmq):
     name = "vhost-dmq-wq"
     desc = "vhost-dmq with no_inline_io (the path before inline I/O)"
-
-    def setup(self):
-        self.dmq = DmQcow2Wq(self.stage)
-        self.dmq.setup()
-        self.backend = self.dmq.dev
+    dmq_class = DmQcow2Wq
 
 
 class VhostDmqPoll(VhostDmq):
@@ -617,7 +626,7 @@ class ScsiRaw(Config):
                 "vblk_queues": point.jobs}
 
 
-class ScsiDmq(ScsiRaw):
+class ScsiDmq(OnDmq, ScsiRaw):
     name = "scsi-dmq"
     desc = ("fio-vblk driver (virtio-scsi) -> /dev/vhost-scsi -> LIO "
             "iblock -> dm-qcow2 over the allocated image (as vhost-dmq)")
@@ -628,15 +637,12 @@ class ScsiDmq(ScsiRaw):
         return self.dmq.dev
 
     def setup(self):
-        self.dmq = DmQcow2(self.stage)
-        self.dmq.setup()
+        self.dmq_up()
         super().setup()
 
     def teardown(self):
         super().teardown()
-        if getattr(self, "dmq", None):
-            self.dmq.teardown()
-            self.dmq = None
+        self.dmq_down()
 
 
 class QsdRaw(Config):
@@ -714,7 +720,7 @@ class QsdQcow2(QsdRaw):
                 "driver=qcow2,node-name=disk,file=file0"]
 
 
-class VudDmq(QsdRaw):
+class VudDmq(OnDmq, QsdRaw):
     """The stock front door: the same vhost-user-blk client, but the
     back-end is vhost-blkd, which hands the rings to /dev/vhost-blk; the
     kernel serves every request (the daemon only answers control
@@ -732,20 +738,16 @@ class VudDmq(QsdRaw):
                 "--workers", n, self.dmq.dev]
 
     def setup(self):
-        self.dmq = DmQcow2(self.stage)
-        self.dmq.setup()
+        self.dmq_up()
         try:
             super().setup()
         except SetupError:
-            self.dmq.teardown()
-            self.dmq = None
+            self.dmq_down()
             raise
 
     def teardown(self):
         super().teardown()
-        if getattr(self, "dmq", None):
-            self.dmq.teardown()
-            self.dmq = None
+        self.dmq_down()
 
 
 class VudDmqPoll(VudDmq):
