@@ -68,13 +68,6 @@ static void usage(FILE *f)
 		"  -h, --help   this text\n");
 }
 
-static void on_signal(int sig)
-{
-	stop_signal = sig;
-	if (copying)
-		live_kill_child(sig);
-}
-
 /*
  * Stop signals end the copy, not this process. The copy's qemu-img is
  * told, also when the signal was sent to this process alone (kill PID,
@@ -82,16 +75,11 @@ static void on_signal(int sig)
  * whole process group. The merge back that follows is never told:
  * stopping it would leave the device on the temporary overlay.
  */
-static void catch_stops(void)
+static void on_signal(int sig)
 {
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	stop_signal = sig;
+	if (copying)
+		live_kill_child(sig);
 }
 
 static int copy_out(const char *image, const char *out, const char *fmt)
@@ -305,7 +293,7 @@ int cmd_backup(int argc, char **argv)
 	if (!stat(out, &st) || errno != ENOENT)
 		return err("backup: %s already exists", out), 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	catch_stops();
+	live_catch_stops_with(on_signal);
 	if (lt.ro) {		/* nothing writes it: copy it as it is */
 		r = copy_out(lt.image, out, fmt);
 		goto done;

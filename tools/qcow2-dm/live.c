@@ -101,16 +101,21 @@ static void on_stop(int sig)
 	live_kill_child(sig);
 }
 
-void live_catch_stops(void)
+void live_catch_stops_with(void (*fn)(int))
 {
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
+	sa.sa_handler = fn;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+}
+
+void live_catch_stops(void)
+{
+	live_catch_stops_with(on_stop);
 }
 
 void live_stops_block(sigset_t *old)

@@ -43,6 +43,8 @@ int live_get(const char *name, struct live_table *lt);
 int live_run(char *const argv[]);
 extern volatile sig_atomic_t live_stop;
 void live_catch_stops(void);
+/* SIGINT, SIGTERM and SIGHUP caught by @fn instead (backup's own record). */
+void live_catch_stops_with(void (*fn)(int));
 /* Pass @sig on to the child live_run() waits for, if any (signal-safe). */
 void live_kill_child(int sig);
 
